@@ -1,0 +1,39 @@
+"""Video datasets: layouts on disk → labelled video files, class names and a recorded train/test split.
+
+Importing this package registers the built-in layouts ("folders", "ucf101", "hmdb51").
+"""
+
+from __future__ import annotations
+
+from core.data import layouts as _layouts  # noqa: F401  (registers the built-in layouts)
+from core.data.dataset import (
+    VIDEO_EXTENSIONS,
+    Dataset,
+    LayoutRequest,
+    VideoItem,
+    abdn_split,
+    layout_names,
+    load_dataset,
+    register_layout,
+)
+from core.data.splits import (
+    hmdb51_classes,
+    parse_hmdb51_split,
+    parse_ucf101_class_index,
+    parse_ucf101_split,
+)
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "Dataset",
+    "LayoutRequest",
+    "VideoItem",
+    "abdn_split",
+    "hmdb51_classes",
+    "layout_names",
+    "load_dataset",
+    "parse_hmdb51_split",
+    "parse_ucf101_class_index",
+    "parse_ucf101_split",
+    "register_layout",
+]
