@@ -1,0 +1,198 @@
+"""The typed experiment configuration: validated on construction, JSON in and out, hashable.
+
+One :class:`ExperimentConfig` says everything needed to reproduce a run: the dataset and its split,
+the backbone and how frames are sampled, the head, and the training protocol. Its :meth:`hash` is a
+stable digest of the canonical JSON, so equal configs hash equally across processes and machines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from core.errors import ConfigError
+from core.video import Sampling
+
+REDUCTIONS = ("flatten", "avg", "none")
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which videos, in which layout, split how."""
+
+    root: str
+    layout: str = "folders"
+    split: str = "abdn"
+    split_seed: int = 0
+    test_size: float = 0.3
+    annotations: str | None = None
+
+    def __post_init__(self) -> None:
+        from core.data import layout_names
+
+        if self.layout not in layout_names():
+            raise ConfigError(f"unknown dataset layout {self.layout!r}; "
+                              f"choose one of: {', '.join(layout_names())}")
+        if not 0.0 < self.test_size < 1.0:
+            raise ConfigError(f"test size must be between 0 and 1, got {self.test_size}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which frozen CNN turns which frames into conv maps."""
+
+    backbone: str = "vgg16"
+    weights: str = "imagenet"
+    input_size: int | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    init_seed: int = 0
+
+    def __post_init__(self) -> None:
+        from core.backbones import get_backbone_spec, resolve_input_size
+
+        spec = get_backbone_spec(self.backbone)
+        object.__setattr__(self, "backbone", spec.name)
+        resolve_input_size(spec, self.input_size)
+        if isinstance(self.sampling, dict):
+            object.__setattr__(self, "sampling", Sampling.from_dict(self.sampling))
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """The temporal model on top of the features.
+
+    ``frames`` None means the ABDN rule: T = int(mean frame count over all videos).
+    ``mask`` False reproduces ABDN (zero-padded frames go through the model like real ones).
+    """
+
+    name: str = "cnn-lstm-attention"
+    reduction: str = "flatten"
+    frames: int | None = None
+    mask: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from core.models import get_head_spec
+
+        spec = get_head_spec(self.name)
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(f"unknown feature reduction {self.reduction!r}; "
+                              f"choose one of: {', '.join(REDUCTIONS)}")
+        if self.reduction not in spec.reductions:
+            raise ConfigError(f"head {self.name!r} takes the reductions "
+                              f"{', '.join(spec.reductions)}, not {self.reduction!r}")
+        if self.frames is not None and self.frames < 1:
+            raise ConfigError(f"frames must be at least 1, got {self.frames}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The protocol: a named preset plus explicit overrides (None keeps the preset's value)."""
+
+    preset: str = "abdn"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+
+    def __post_init__(self) -> None:
+        from core.train import PRESETS
+
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+        if self.lr is not None and self.lr <= 0:
+            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment. Build it with keyword arguments or :meth:`from_dict`/:meth:`from_json`."""
+
+    data: DataConfig
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.features.backbone}/{self.head.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["features"]["sampling"] = self.features.sampling.to_dict()
+        out["tags"] = list(self.tags)
+        out["version"] = CONFIG_VERSION
+        return out
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    def hash(self) -> str:
+        """A stable hex digest of the configuration (the name and tags are not part of it)."""
+        body = self.to_dict()
+        body.pop("name")
+        body.pop("tags")
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
+        """Rebuild a config from :meth:`to_dict` output; raises ``ConfigError`` on bad content."""
+        try:
+            version = data.get("version", CONFIG_VERSION)
+            if version > CONFIG_VERSION:
+                raise ConfigError(f"config version {version} is newer than this avc understands "
+                                  f"({CONFIG_VERSION}); upgrade avc")
+            return cls(
+                data=_build(DataConfig, data["data"]),
+                features=_build(FeatureConfig, data.get("features", {})),
+                head=_build(HeadConfig, data.get("head", {})),
+                train=_build(TrainConfig, data.get("train", {})),
+                name=data.get("name"),
+                tags=tuple(data.get("tags", ())),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"malformed experiment config: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentConfig:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config is not valid JSON: {exc}") from exc
+
+    def with_changes(self, **sections: Any) -> ExperimentConfig:
+        """A copy with whole sections or section fields replaced, e.g.
+        ``cfg.with_changes(head={"name": "cnn-lstm"}, train={"epochs": 5})``."""
+        updates = {}
+        for key, value in sections.items():
+            current = getattr(self, key)
+            if isinstance(value, dict) and hasattr(current, "__dataclass_fields__"):
+                updates[key] = replace(current, **value)
+            else:
+                updates[key] = value
+        return replace(self, **updates)
+
+
+def _build(cls, values: dict[str, Any]):
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+    return cls(**values)

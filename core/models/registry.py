@@ -1,0 +1,84 @@
+"""The head registry: names → builders, with the input each head expects."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+
+
+@dataclass
+class HeadOutput:
+    """What a head returns: class logits and, where the model has them, attention weights.
+
+    ``attention`` is (B, T), each row a distribution over time (summing to 1 over the real frames);
+    ``spatial_attention`` is (B, T, h·w) for heads that attend over locations.
+    """
+
+    logits: torch.Tensor
+    attention: torch.Tensor | None = None
+    spatial_attention: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """A registered head: its builder and what features it consumes.
+
+    ``build(in_dim=, num_classes=, frames=, **options)`` returns the ``nn.Module``.
+    ``reductions`` lists the feature reductions it accepts (``flatten``, ``avg``, or ``none`` for
+    heads that read the conv maps themselves).
+    """
+
+    name: str
+    family: str
+    build: Callable[..., nn.Module]
+    reductions: tuple[str, ...] = ("flatten", "avg")
+    in_abdn_grid: bool = False
+    description: str = ""
+
+
+HEADS: dict[str, HeadSpec] = {}
+
+
+def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),
+                  in_abdn_grid: bool = False, description: str = ""):
+    """Decorator registering a builder under ``name``; a duplicate name raises ``ValueError``."""
+
+    def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in HEADS:
+            raise ValueError(f"head {name!r} is already registered")
+        HEADS[name] = HeadSpec(name, family, build, reductions, in_abdn_grid, description)
+        return build
+
+    return decorate
+
+
+def head_names(*, abdn_only: bool = False) -> list[str]:
+    """Registered head names in registration order."""
+    return [n for n, s in HEADS.items() if s.in_abdn_grid or not abdn_only]
+
+
+def get_head_spec(name: str) -> HeadSpec:
+    """The spec of head ``name``; raises ``ConfigError`` listing the valid names."""
+    if name in HEADS:
+        return HEADS[name]
+    hint = ""
+    if name.replace("_", "-") in HEADS:
+        hint = f" (did you mean {name.replace('_', '-')!r}?)"
+    raise ConfigError(f"unknown head {name!r}{hint}; choose one of: {', '.join(HEADS)}")
+
+
+def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
+               options: dict[str, Any] | None = None) -> nn.Module:
+    """Build head ``name``; raises ``ConfigError`` for an unknown name or unknown options."""
+    spec = get_head_spec(name)
+    try:
+        return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **(options or {}))
+    except TypeError as exc:
+        raise ConfigError(f"bad options for head {name!r}: {exc}") from exc
