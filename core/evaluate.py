@@ -1,0 +1,79 @@
+"""Classification metrics and the evaluation pass.
+
+Single-label metrics: loss, top-1, top-5, per-class accuracy and the confusion matrix
+(rows = true class, columns = predicted class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from core.sequences import SequenceSet
+
+
+@dataclass
+class Metrics:
+    """Metrics over one set of videos. ``per_class`` holds None for classes with no video."""
+
+    count: int
+    loss: float
+    top1: float
+    top5: float
+    per_class: list[float | None] = field(default_factory=list)
+    confusion: list[list[int]] = field(default_factory=list)
+
+    def summary(self, prefix: str = "") -> dict[str, float]:
+        return {f"{prefix}loss": self.loss, f"{prefix}acc": self.top1, f"{prefix}top5": self.top5}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:
+    """Metrics of ``logits`` (N, C) against integer ``labels`` (N,)."""
+    logits = logits.float()
+    count = int(labels.shape[0])
+    if count == 0:
+        return Metrics(0, float("nan"), float("nan"), float("nan"), [None] * num_classes,
+                       [[0] * num_classes for _ in range(num_classes)])
+    loss = nn.functional.cross_entropy(logits, labels).item()
+    k = min(5, num_classes)
+    topk = logits.topk(k, dim=1).indices
+    top1 = (topk[:, 0] == labels).float().mean().item()
+    top5 = (topk == labels[:, None]).any(dim=1).float().mean().item()
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    confusion.index_put_((labels, topk[:, 0]), torch.ones(count, dtype=torch.long), accumulate=True)
+    totals = confusion.sum(dim=1)
+    per_class = [
+        (confusion[c, c].item() / totals[c].item()) if totals[c] > 0 else None
+        for c in range(num_classes)
+    ]
+    return Metrics(count, loss, top1, top5, per_class, confusion.tolist())
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: SequenceSet, *, device: torch.device,
+                   batch_size: int = 256, use_mask: bool = False) -> torch.Tensor:
+    """Logits (N, C) of ``model`` on every sequence of ``data``, in order, on the CPU."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(data), batch_size):
+        x = data.features[start:start + batch_size].to(device).float()
+        mask = data.mask[start:start + batch_size].to(device) if use_mask else None
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            outputs.append(model(x, mask).logits.float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.zeros(0, 0)
+
+
+def evaluate(model: nn.Module, data: SequenceSet, num_classes: int, *, device: torch.device,
+             batch_size: int = 256, use_mask: bool = False) -> Metrics:
+    """Run ``model`` over ``data`` and return its :class:`Metrics`."""
+    logits = predict_logits(model, data, device=device, batch_size=batch_size, use_mask=use_mask)
+    if len(data) == 0:
+        return classification_metrics(torch.zeros(0, num_classes), data.labels, num_classes)
+    return classification_metrics(logits, data.labels, num_classes)

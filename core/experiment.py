@@ -1,0 +1,214 @@
+"""One experiment end to end: dataset → cached features → sequences → training → test metrics.
+
+This is the engine's entry point for the application layer: :func:`run_experiment` takes an
+:class:`ExperimentConfig`, a run folder and callbacks, and returns an :class:`ExperimentResult`.
+The run folder holds ``config.json``, ``checkpoint.pt`` (and ``best.pt``), ``metrics.jsonl`` and,
+once finished, ``result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from core.backbones import feature_shape
+from core.config import ExperimentConfig
+from core.data import Dataset, VideoItem, load_dataset
+from core.errors import ConfigError, VideoDecodeError
+from core.evaluate import Metrics
+from core.events import EventCallback
+from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features, resolve_device
+from core.models import build_head
+from core.sequences import SequenceSet, build_sequences, expected_frames
+from core.train import PRESETS, TrainSettings, final_metrics, holdout_split, train_head
+
+
+def default_cache_dir() -> Path:
+    """``$AVC_CACHE_DIR``, else ``~/.cache/avc/features``."""
+    env = os.environ.get("AVC_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "avc" / "features"
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of :func:`run_experiment`; ``test`` holds the reported metrics."""
+
+    run_dir: Path
+    config: ExperimentConfig
+    classes: list[str]
+    frames: int
+    test: Metrics | None
+    history: list[dict[str, float]]
+    epochs_run: int
+    selected_epoch: int
+    parameters: int
+    unreadable: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    cancelled: bool = False
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.config.display_name,
+            "config_hash": self.config.hash(),
+            "classes": self.classes,
+            "frames": self.frames,
+            "test": self.test.to_dict() if self.test else None,
+            "history": self.history,
+            "epochs_run": self.epochs_run,
+            "selected_epoch": self.selected_epoch,
+            "parameters": self.parameters,
+            "unreadable": self.unreadable,
+            "seconds": self.seconds,
+            "cancelled": self.cancelled,
+            "stopped_early": self.stopped_early,
+            "host": platform.node(),
+            "torch": torch.__version__,
+        }
+
+
+def extraction_spec(config: ExperimentConfig) -> ExtractionSpec:
+    f = config.features
+    return ExtractionSpec.create(f.backbone, weights=f.weights, input_size=f.input_size,
+                                 sampling=f.sampling, init_seed=f.init_seed)
+
+
+def open_dataset(config: ExperimentConfig) -> Dataset:
+    """Load the configured dataset; raises ``DatasetLayoutError``/``ConfigError``."""
+    d = config.data
+    return load_dataset(d.root, layout=d.layout, split=d.split, seed=d.split_seed,
+                        test_size=d.test_size, annotations=d.annotations)
+
+
+def prepare_features(config: ExperimentConfig, dataset: Dataset, *, cache: FeatureCache,
+                     callbacks: Sequence[EventCallback] = (),
+                     should_stop: Callable[[], bool] | None = None,
+                     num_workers: int | None = None, skip_unreadable: bool = False
+                     ) -> ExtractionReport:
+    """Fill the cache for every video of ``dataset``.
+
+    Raises ``VideoDecodeError`` when some videos cannot be decoded, unless ``skip_unreadable``
+    (then they are left out and listed in the report; never dropped silently).
+    """
+    report = extract_features([item.path for item in dataset.items()], extraction_spec(config),
+                              cache, device=config.train.device, num_workers=num_workers,
+                              callbacks=callbacks, should_stop=should_stop)
+    if report.failed and not skip_unreadable:
+        first, reason = next(iter(report.failed.items()))
+        raise VideoDecodeError(
+            f"{len(report.failed)} of {len(dataset.items())} videos could not be decoded "
+            f"(first: {reason})",
+            hint="fix or remove them, or pass --skip-unreadable to leave them out (they are listed "
+                 "in the run's result)",
+        )
+    return report
+
+
+def _sequences(items: Sequence[VideoItem], report: ExtractionReport, cache: FeatureCache,
+               spec: ExtractionSpec, frames: int, reduction: str) -> SequenceSet:
+    usable = [item for item in items if item.path in report.hashes]
+    maps = [cache.load(spec, report.hashes[item.path]).features for item in usable]
+    return build_sequences(maps, [item.label for item in usable], frames=frames,
+                           reduction=reduction)
+
+
+def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
+                   cache_dir: str | Path | None = None, callbacks: Sequence[EventCallback] = (),
+                   should_stop: Callable[[], bool] | None = None, resume: bool = False,
+                   num_workers: int | None = None, skip_unreadable: bool = False
+                   ) -> ExperimentResult:
+    """Run (or, with ``resume``, continue) one experiment and write its run folder.
+
+    Raises the engine's ``AvcError`` subclasses for bad datasets, missing weights, unreadable videos
+    and mismatched checkpoints.
+    """
+    started = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
+    if resume:
+        saved = ExperimentConfig.from_json(config_path.read_text()) if config_path.exists() else None
+        if saved is not None and saved.hash() != config.hash():
+            raise ConfigError(f"{run_dir} holds a different experiment; resume it with its own "
+                              "config (config.json)")
+    config_path.write_text(config.to_json())
+    torch.manual_seed(config.train.seed)
+
+    dataset = open_dataset(config)
+    cache = FeatureCache(cache_dir or default_cache_dir())
+    spec = extraction_spec(config)
+    report = prepare_features(config, dataset, cache=cache, callbacks=callbacks,
+                              should_stop=should_stop, num_workers=num_workers,
+                              skip_unreadable=skip_unreadable)
+    extracted_at = time.perf_counter()
+    unreadable = {str(p): reason for p, reason in report.failed.items()}
+    if report.cancelled:
+        return ExperimentResult(run_dir, config, dataset.classes, 0, None, [], 0, 0, 0, unreadable,
+                                {"extract": extracted_at - started}, cancelled=True)
+
+    counts = [cache.load(spec, report.hashes[item.path]).num_frames
+              for item in dataset.items() if item.path in report.hashes]
+    head = config.head
+    frames = head.frames or expected_frames(counts)
+    train_all = _sequences(dataset.train, report, cache, spec, frames, head.reduction)
+    test_set = _sequences(dataset.test, report, cache, spec, frames, head.reduction)
+    preset = PRESETS[config.train.preset]
+    if preset.validation == "holdout":
+        train_idx, val_idx = holdout_split(train_all.labels, preset.holdout_fraction,
+                                           config.train.seed)
+        train_set, val_set = train_all.subset(train_idx), train_all.subset(val_idx)
+    else:
+        train_set, val_set = train_all, test_set
+
+    in_dim = int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none" else 0
+    model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes), frames=frames,
+                       options=head.options)
+    settings = TrainSettings(
+        preset=preset,
+        epochs=config.train.epochs or preset.epochs,
+        batch_size=config.train.batch_size or preset.batch_size_for(config.features.backbone),
+        lr=config.train.lr or preset.lr,
+        seed=config.train.seed,
+        device=resolve_device(config.train.device),
+        amp=config.train.amp,
+        use_mask=head.mask,
+    )
+    extra = {
+        "config": config.to_json(indent=None),
+        "classes": list(dataset.classes),
+        "frames": frames,
+        "in_dim": in_dim,
+        "feature_shape": list(feature_shape(config.features.backbone, spec.input_size)),
+        "input_size": spec.input_size,
+    }
+    outcome = train_head(model, train_set, val_set, len(dataset.classes), settings,
+                         run_dir=run_dir, checkpoint_extra=extra, callbacks=callbacks,
+                         should_stop=should_stop, resume=resume)
+    trained_at = time.perf_counter()
+    test = None
+    if outcome.epochs_run > 0:
+        test = final_metrics(model, outcome.selected_path, test_set, len(dataset.classes), settings)
+    result = ExperimentResult(
+        run_dir=run_dir, config=config, classes=list(dataset.classes), frames=frames, test=test,
+        history=outcome.history, epochs_run=outcome.epochs_run,
+        selected_epoch=outcome.selected_epoch,
+        parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        unreadable=unreadable,
+        seconds={"extract": extracted_at - started, "train": trained_at - extracted_at,
+                 "total": time.perf_counter() - started},
+        cancelled=outcome.cancelled, stopped_early=outcome.stopped_early,
+    )
+    if not outcome.cancelled:
+        body = result.to_dict()
+        body["dataset"] = {"name": dataset.name, "layout": dataset.layout, "split": dataset.split,
+                           "train": len(train_set), "val": len(val_set), "test": len(test_set)}
+        (run_dir / "result.json").write_text(json.dumps(body, indent=2))
+    return result

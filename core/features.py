@@ -1,0 +1,371 @@
+"""The on-disk feature cache and the extraction pipeline that fills it.
+
+The CNN runs once per dataset × backbone × weights × input size × sampling. Each video's conv maps
+(N frames × C × h × w, float16) are stored under a key made of the extraction settings and the
+video's content hash, so renaming or moving a dataset keeps its cache, and editing a video does not
+read a stale entry. Every entry is written to a temporary name and renamed into place, so an
+interrupted extraction never leaves a half-written entry that is later read as valid; a re-run skips
+the finished videos. A lock file serialises two processes extracting the same settings: the second
+waits and then finds everything cached.
+
+Decoding and preprocessing run in DataLoader worker processes, overlapped with the forward pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from core.backbones import Backbone, build_backbone, get_backbone_spec, resolve_input_size, weights_id
+from core.errors import FeatureCacheError, VideoDecodeError
+from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
+from core.video import Sampling, sample_frames
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ExtractionSpec:
+    """Everything that determines a video's conv maps, apart from the video itself."""
+
+    backbone: str
+    weights: str
+    input_size: int
+    sampling: Sampling
+    init_seed: int = 0
+
+    @classmethod
+    def create(cls, backbone: str, *, weights: str = "imagenet", input_size: int | None = None,
+               sampling: Sampling | None = None, init_seed: int = 0) -> ExtractionSpec:
+        """Resolve defaults (input size) and validate the names; raises ``ConfigError``."""
+        spec = get_backbone_spec(backbone)
+        return cls(spec.name, weights, resolve_input_size(spec, input_size),
+                   sampling or Sampling(), init_seed)
+
+    def identity(self) -> dict:
+        """The JSON-able fields the cache key is made of (weights by identity, not by path)."""
+        return {
+            "format": CACHE_FORMAT,
+            "backbone": self.backbone,
+            "weights": weights_id(self.backbone, self.weights, init_seed=self.init_seed),
+            "input_size": self.input_size,
+            "sampling": self.sampling.key(),
+        }
+
+    def key(self) -> str:
+        canonical = json.dumps(self.identity(), sort_keys=True)
+        return f"{self.backbone}-{self.input_size}-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+
+@dataclass
+class FeatureEntry:
+    """One video's cached features: conv maps (N, C, h, w) float16, frame indices and times."""
+
+    features: np.ndarray
+    indices: np.ndarray
+    times: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.features.shape[0])
+
+
+def content_hash(path: Path) -> str:
+    """A hex digest of the file's bytes (BLAKE2b-160)."""
+    digest = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FeatureCache:
+    """A folder of extracted features: ``ROOT/<spec key>/<2 hex>/<video hash>.npz``.
+
+    Video hashes are remembered in ``ROOT/hashes.json`` by (path, size, mtime), so a second run does
+    not re-read every video.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._hash_memo: dict[str, list] | None = None
+
+    # -- video identity --------------------------------------------------------------------------
+
+    def _memo(self) -> dict[str, list]:
+        if self._hash_memo is None:
+            path = self.root / "hashes.json"
+            try:
+                self._hash_memo = json.loads(path.read_text())
+            except (OSError, ValueError):
+                self._hash_memo = {}
+        return self._hash_memo
+
+    def video_hash(self, path: Path) -> str:
+        """The content hash of ``path``, from the memo when its size and mtime are unchanged."""
+        path = Path(path).resolve()
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise VideoDecodeError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        memo = self._memo()
+        known = memo.get(str(path))
+        if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
+            return known[2]
+        digest = content_hash(path)
+        memo[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
+        return digest
+
+    def save_hashes(self) -> None:
+        if self._hash_memo is not None:
+            _atomic_write(self.root / "hashes.json", json.dumps(self._hash_memo).encode())
+
+    # -- entries ---------------------------------------------------------------------------------
+
+    def spec_dir(self, spec: ExtractionSpec) -> Path:
+        return self.root / spec.key()
+
+    def entry_path(self, spec: ExtractionSpec, video_hash: str) -> Path:
+        return self.spec_dir(spec) / video_hash[:2] / f"{video_hash}.npz"
+
+    def has(self, spec: ExtractionSpec, video_hash: str) -> bool:
+        return self.entry_path(spec, video_hash).is_file()
+
+    def save(self, spec: ExtractionSpec, video_hash: str, entry: FeatureEntry) -> Path:
+        """Write one entry atomically; returns its path."""
+        directory = self.spec_dir(spec)
+        manifest = directory / "manifest.json"
+        if not manifest.exists():
+            _atomic_write(manifest, json.dumps(spec.identity(), indent=2).encode())
+        buffer = io.BytesIO()
+        np.savez(buffer, features=entry.features.astype(np.float16, copy=False),
+                 indices=entry.indices.astype(np.int64), times=entry.times.astype(np.float64))
+        path = self.entry_path(spec, video_hash)
+        _atomic_write(path, buffer.getvalue())
+        return path
+
+    def load(self, spec: ExtractionSpec, video_hash: str) -> FeatureEntry:
+        """Read one entry; raises ``FeatureCacheError`` when it is missing or unreadable."""
+        path = self.entry_path(spec, video_hash)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return FeatureEntry(data["features"], data["indices"], data["times"])
+        except FileNotFoundError as exc:
+            raise FeatureCacheError(f"no cached features for video {video_hash} at {path}",
+                                    hint="run `avc extract` first") from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise FeatureCacheError(f"cached features at {path} are unreadable: {exc}",
+                                    hint="delete the file and extract again") from exc
+
+    @contextmanager
+    def lock(self, spec: ExtractionSpec) -> Iterator[None]:
+        """Hold an exclusive lock on ``spec``'s folder (a no-op where fcntl does not exist)."""
+        directory = self.spec_dir(spec)
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: atomic renames still keep entries whole
+            yield
+            return
+        with open(directory / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- extraction --------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtractionReport:
+    """What :func:`extract_features` did. ``hashes`` maps each readable video to its cache key."""
+
+    spec: ExtractionSpec
+    hashes: dict[Path, str] = field(default_factory=dict)
+    failed: dict[Path, str] = field(default_factory=dict)
+    extracted: int = 0
+    cached: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+class _DecodedVideos(Dataset):
+    """Decodes one video per item in a worker process; a failure comes back as data, not a crash."""
+
+    def __init__(self, paths: Sequence[Path], sampling: Sampling, size: int) -> None:
+        self.paths = list(paths)
+        self.sampling = sampling
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        path = self.paths[index]
+        try:
+            clip = sample_frames(path, self.sampling, size=self.size)
+        except VideoDecodeError as exc:
+            return index, None, None, None, str(exc)
+        return (index, torch.from_numpy(np.ascontiguousarray(clip.frames)),
+                clip.indices, clip.times, None)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → the first CUDA device when present, else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_workers() -> int:
+    return max(1, min(4, (os.cpu_count() or 2)))
+
+
+def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: FeatureCache, *,
+                     device: str = "auto", batch_frames: int = 64, num_workers: int | None = None,
+                     backbone: Backbone | None = None, callbacks: Sequence[EventCallback] = (),
+                     should_stop: Callable[[], bool] | None = None) -> ExtractionReport:
+    """Make sure every video in ``videos`` has cached features for ``spec``.
+
+    Returns a report with each readable video's hash and each unreadable video's error (the caller
+    decides whether a failure is fatal; nothing is dropped silently). Raises ``WeightsUnavailable``
+    when the backbone's weights are missing and ``VideoDecodeError`` only for a missing file.
+    """
+    start = time.perf_counter()
+    report = ExtractionReport(spec)
+    paths = [Path(v) for v in videos]
+    for path in paths:
+        report.hashes[path] = cache.video_hash(path)
+    cache.save_hashes()
+
+    with cache.lock(spec):
+        todo: list[Path] = []
+        seen: set[str] = set()
+        for path in paths:
+            digest = report.hashes[path]
+            if cache.has(spec, digest) or digest in seen:
+                report.cached += 1
+            else:
+                seen.add(digest)
+                todo.append(path)
+        emit(callbacks, ExtractionStarted(spec.backbone, len(paths), report.cached))
+        done = report.cached
+        if todo:
+            dev = resolve_device(device)
+            if backbone is None:
+                backbone = build_backbone(spec.backbone, weights=spec.weights,
+                                          input_size=spec.input_size, init_seed=spec.init_seed)
+            backbone = backbone.to(dev)
+            if dev.type == "cuda":
+                backbone = backbone.to(memory_format=torch.channels_last)
+            workers = default_workers() if num_workers is None else num_workers
+            loader = DataLoader(
+                _DecodedVideos(todo, spec.sampling, spec.input_size), batch_size=None,
+                shuffle=False, num_workers=min(workers, len(todo)),
+                prefetch_factor=4 if workers > 0 else None,
+                pin_memory=dev.type == "cuda", persistent_workers=False,
+            )
+            packer = _FramePacker(backbone, dev, batch_frames)
+            for index, frames, indices, times, error in loader:
+                path = todo[index]
+                if error is not None:
+                    report.failed[path] = error
+                    done += 1
+                    emit(callbacks, VideoExtracted(done, len(paths), str(path), 0, False, error))
+                else:
+                    for finished, maps in packer.add((path, indices, times), frames):
+                        fpath, findices, ftimes = finished
+                        cache.save(spec, report.hashes[fpath], FeatureEntry(maps, findices, ftimes))
+                        report.extracted += 1
+                        report.frames += maps.shape[0]
+                        done += 1
+                        emit(callbacks, VideoExtracted(done, len(paths), str(fpath),
+                                                       maps.shape[0], False))
+                if should_stop is not None and should_stop():
+                    report.cancelled = True
+                    break
+            if not report.cancelled:
+                for finished, maps in packer.flush():
+                    fpath, findices, ftimes = finished
+                    cache.save(spec, report.hashes[fpath], FeatureEntry(maps, findices, ftimes))
+                    report.extracted += 1
+                    report.frames += maps.shape[0]
+                    done += 1
+                    emit(callbacks, VideoExtracted(done, len(paths), str(fpath),
+                                                   maps.shape[0], False))
+    for path in report.failed:
+        report.hashes.pop(path, None)
+    report.seconds = time.perf_counter() - start
+    emit(callbacks, ExtractionFinished(spec.backbone, len(paths), report.extracted, report.cached,
+                                       len(report.failed), report.frames, report.seconds))
+    return report
+
+
+class _FramePacker:
+    """Packs frames of consecutive videos into forward batches of about ``batch_frames`` frames,
+    so short 1-fps clips still make full batches; yields (video key, its conv maps) when complete."""
+
+    def __init__(self, backbone: Backbone, device: torch.device, batch_frames: int) -> None:
+        self.backbone = backbone
+        self.device = device
+        self.batch_frames = max(1, batch_frames)
+        self.pending: list[tuple[object, torch.Tensor]] = []
+        self.pending_frames = 0
+
+    def add(self, key: object, frames: torch.Tensor):
+        self.pending.append((key, frames))
+        self.pending_frames += frames.shape[0]
+        if self.pending_frames >= self.batch_frames:
+            yield from self.flush()
+
+    def flush(self):
+        if not self.pending:
+            return
+        pending, self.pending, self.pending_frames = self.pending, [], 0
+        frames = torch.cat([f for _, f in pending])
+        outputs = []
+        for chunk in frames.split(self.batch_frames):
+            outputs.append(self._forward(chunk))
+        maps = torch.cat(outputs).numpy()
+        offset = 0
+        for key, f in pending:
+            yield key, maps[offset:offset + f.shape[0]]
+            offset += f.shape[0]
+
+    @torch.inference_mode()
+    def _forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = self.backbone.preprocess(frames)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = self.backbone(x)
+        else:
+            out = self.backbone(x)
+        return out.to(torch.float16).cpu()

@@ -1,0 +1,292 @@
+"""Training protocols (presets) and the training loop of a temporal head on cached features.
+
+Presets:
+
+- ``abdn``: the paper's protocol as the released code ran it: RMSprop (lr 1e-3, alpha 0.9,
+  eps 1e-7, Keras 2.2.4's defaults), batch 128 (16 for ResNet50 and Xception), 60 epochs, the training
+  order shuffled once and then kept, the test split evaluated every epoch, and the last epoch's
+  accuracy reported. Unlike the original, a last partial batch is kept rather than dropped.
+- ``modern``: AdamW with a cosine schedule, per-epoch shuffling, gradient clipping, a seeded 15 %
+  validation hold-out from the training split, the best validation checkpoint kept, early stopping;
+  the test split is evaluated once, on the selected checkpoint.
+
+The loop saves a checkpoint after every epoch, can resume from one with its history intact, stops
+cleanly when ``should_stop()`` turns true, and reports through event callbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.errors import CheckpointError
+from core.evaluate import Metrics, evaluate
+from core.events import (
+    CheckpointSaved,
+    EpochFinished,
+    EventCallback,
+    StepFinished,
+    TrainingFinished,
+    TrainingStarted,
+    emit,
+)
+from core.sequences import SequenceSet
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A training protocol; see the module docstring."""
+
+    name: str
+    description: str
+    optimizer: str
+    lr: float
+    batch_size: int
+    epochs: int
+    batch_size_by_backbone: dict[str, int] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    shuffle: str = "epoch"  # "once": one seeded permutation kept for every epoch (ABDN)
+    validation: str = "test"  # "test": the test split each epoch; "holdout": part of train
+    holdout_fraction: float = 0.15
+    selection: str = "last"  # "last" epoch, or "best" validation accuracy
+    patience: int | None = None
+    grad_clip: float | None = None
+    cosine: bool = False
+
+    def batch_size_for(self, backbone: str) -> int:
+        return self.batch_size_by_backbone.get(backbone, self.batch_size)
+
+    def make_optimizer(self, params, lr: float) -> torch.optim.Optimizer:
+        if self.optimizer == "rmsprop":
+            return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7,
+                                       weight_decay=self.weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
+
+
+PRESETS: dict[str, Preset] = {
+    "abdn": Preset(
+        name="abdn",
+        description="ABDN paper: RMSprop 1e-3, batch 128 (16 for ResNet50/Xception), 60 epochs, "
+                    "last-epoch test accuracy",
+        optimizer="rmsprop", lr=1e-3, batch_size=128, epochs=60,
+        batch_size_by_backbone={"resnet50": 16, "xception": 16},
+        shuffle="once", validation="test", selection="last",
+    ),
+    "modern": Preset(
+        name="modern",
+        description="AdamW + cosine, 15% validation hold-out, best-validation checkpoint, "
+                    "early stopping (patience 10)",
+        optimizer="adamw", lr=3e-4, batch_size=32, epochs=100, weight_decay=0.05,
+        shuffle="epoch", validation="holdout", selection="best", patience=10, grad_clip=1.0,
+        cosine=True,
+    ),
+}
+
+
+@dataclass
+class TrainSettings:
+    """The resolved knobs of one training run (preset values with the config's overrides)."""
+
+    preset: Preset
+    epochs: int
+    batch_size: int
+    lr: float
+    seed: int
+    device: torch.device
+    amp: bool
+    use_mask: bool
+
+
+@dataclass
+class TrainOutcome:
+    """What the loop did: per-epoch history, which checkpoint is selected, how it ended."""
+
+    history: list[dict[str, float]]
+    epochs_run: int
+    selected_epoch: int
+    selected_path: Path
+    stopped_early: bool = False
+    cancelled: bool = False
+
+
+def holdout_split(labels: torch.Tensor, fraction: float, seed: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded stratified split of indices into (train, validation); every class with at least two
+    videos gives at least one to validation."""
+    generator = torch.Generator().manual_seed(seed)
+    train_idx, val_idx = [], []
+    for cls in labels.unique(sorted=True).tolist():
+        idx = (labels == cls).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_val = min(len(idx) - 1, max(1, round(len(idx) * fraction))) if len(idx) > 1 else 0
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return torch.cat(train_idx).sort().values, torch.cat(val_idx).sort().values
+
+
+def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, num_classes: int,
+               settings: TrainSettings, *, run_dir: Path, checkpoint_extra: dict[str, Any],
+               callbacks: Sequence[EventCallback] = (),
+               should_stop: Callable[[], bool] | None = None,
+               resume: bool = False) -> TrainOutcome:
+    """Train ``model`` on ``train_set``, validating on ``val_set`` every epoch.
+
+    Writes ``checkpoint.pt`` (the latest epoch, for resuming), ``best.pt`` when the preset selects
+    the best epoch, and ``metrics.jsonl`` (one line per epoch) into ``run_dir``. With ``resume`` the
+    loop continues from ``checkpoint.pt``. Raises ``CheckpointError`` when resuming from a missing or
+    mismatched checkpoint.
+    """
+    preset = settings.preset
+    device = settings.device
+    model.to(device)
+    optimizer = preset.make_optimizer(model.parameters(), settings.lr)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
+                 if preset.cosine else None)
+    scaler = torch.amp.GradScaler("cuda", enabled=settings.amp and device.type == "cuda")
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(settings.seed)
+    fixed_order = torch.randperm(len(train_set), generator=generator)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    best = {"epoch": 0, "acc": -math.inf, "loss": math.inf}
+    latest = run_dir / "checkpoint.pt"
+    best_path = run_dir / "best.pt"
+    metrics_log = run_dir / "metrics.jsonl"
+    bad_epochs = 0
+
+    if resume:
+        state = load_checkpoint(latest)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{latest} does not match this experiment: {exc}") from exc
+        if scheduler is not None and state.get("scheduler"):
+            scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+        best = dict(state["best"])
+        bad_epochs = int(state.get("bad_epochs", 0))
+        fixed_order = state["fixed_order"]
+        # The log on disk may hold epochs newer than the checkpoint (a crash between the two
+        # writes); rewrite it from the checkpoint's history so the two agree.
+        _write_history(metrics_log, history)
+    else:
+        metrics_log.unlink(missing_ok=True)
+
+    steps_per_epoch = max(1, math.ceil(len(train_set) / settings.batch_size))
+    emit(callbacks, TrainingStarted(settings.epochs, start_epoch, steps_per_epoch, len(train_set),
+                                    len(val_set), sum(p.numel() for p in model.parameters()
+                                                      if p.requires_grad)))
+    stopped_early = cancelled = False
+    epoch = start_epoch
+    for epoch in range(start_epoch + 1, settings.epochs + 1):
+        began = time.perf_counter()
+        model.train()
+        order = (fixed_order if preset.shuffle == "once"
+                 else torch.randperm(len(train_set), generator=generator))
+        seen = correct = 0
+        loss_sum = 0.0
+        for step, batch_idx in enumerate(order.split(settings.batch_size), start=1):
+            x = train_set.features[batch_idx].to(device, non_blocking=True).float()
+            y = train_set.labels[batch_idx].to(device, non_blocking=True)
+            mask = train_set.mask[batch_idx].to(device) if settings.use_mask else None
+            with torch.autocast(device.type, enabled=scaler.is_enabled()):
+                logits = model(x, mask).logits
+                loss = loss_fn(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if preset.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            batch_correct = (logits.argmax(dim=1) == y).sum().item()
+            seen += len(batch_idx)
+            correct += batch_correct
+            loss_sum += loss.item() * len(batch_idx)
+            emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
+                                         steps_per_epoch, loss.item(),
+                                         batch_correct / len(batch_idx), len(batch_idx)))
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+        if cancelled:
+            # The partial epoch is discarded: the last saved checkpoint stays the resume point.
+            epoch -= 1
+            break
+        if scheduler is not None:
+            scheduler.step()
+        val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                  "train_acc": correct / max(seen, 1), **val.summary("val_"),
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began}
+        history.append(record)
+        improved = (val.top1 > best["acc"] or (val.top1 == best["acc"] and val.loss < best["loss"]))
+        if improved:
+            best = {"epoch": epoch, "acc": val.top1, "loss": val.loss}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        payload = {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else {},
+            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
+            "bad_epochs": bad_epochs, **checkpoint_extra,
+        }
+        save_checkpoint(latest, payload)
+        if improved and preset.selection == "best":
+            save_checkpoint(best_path, payload)
+        _append_history(metrics_log, record)
+        emit(callbacks, CheckpointSaved(epoch, str(latest)))
+        emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
+                                      is_best=improved))
+        if preset.patience is not None and bad_epochs >= preset.patience:
+            stopped_early = True
+            break
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
+
+    if preset.selection == "best" and best_path.exists():
+        selected_epoch, selected_path = int(best["epoch"]), best_path
+    else:
+        selected_epoch, selected_path = epoch, latest
+    outcome = TrainOutcome(history, epoch, selected_epoch, selected_path, stopped_early, cancelled)
+    emit(callbacks, TrainingFinished(epoch, stopped_early, cancelled,
+                                     dict(history[-1]) if history else {}))
+    return outcome
+
+
+def _append_history(path: Path, record: dict[str, float]) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in history))
+
+
+def final_metrics(model: nn.Module, checkpoint: Path, test_set: SequenceSet, num_classes: int,
+                  settings: TrainSettings) -> Metrics:
+    """Load the selected checkpoint into ``model`` and evaluate it on ``test_set``."""
+    state = load_checkpoint(checkpoint)
+    model.load_state_dict(state["model"])
+    model.to(settings.device)
+    return evaluate(model, test_set, num_classes, device=settings.device,
+                    use_mask=settings.use_mask)
