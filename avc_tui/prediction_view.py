@@ -1,0 +1,51 @@
+"""Rich rendering of a :class:`core.predict.Prediction`: probability bars and an attention strip."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from avc_tui.console import console
+from core.predict import Prediction
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def bar(fraction: float, width: int = 30) -> str:
+    """A horizontal bar of ``width`` cells filled to ``fraction`` (eighths of a cell)."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return ("█" * full + ("▏▎▍▌▋▊▉"[rest - 1] if rest else "")).ljust(width)
+
+
+def attention_strip(weights: list[float]) -> str:
+    """One block character per frame, its height proportional to the frame's weight."""
+    top = max(weights) if weights else 0.0
+    if top <= 0:
+        return ""
+    return "".join(BLOCKS[max(1, round(w / top * (len(BLOCKS) - 1)))] for w in weights)
+
+
+def render_prediction(prediction: Prediction) -> None:
+    """Print the top-k table and, when the head has attention, the per-frame weights."""
+    table = Table(title=f"{prediction.video} → [bold]{prediction.label}[/]", title_justify="left")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    table.add_column("")
+    for name, prob in prediction.top:
+        table.add_row(name, f"{100 * prob:.1f}%", f"[green]{bar(prob)}[/]")
+    console.print(table)
+    note = (f"{prediction.frames_sampled} frames sampled, {prediction.frames_used} used "
+            f"(sequence length {prediction.sequence_length})")
+    if prediction.attention is None:
+        console.print(f"{note}; this head has no temporal attention", highlight=False)
+        return
+    console.print(f"attention over time ({note}):", highlight=False)
+    console.print(f"  [cyan]{attention_strip(prediction.attention)}[/]")
+    frames = Table(box=None, show_header=True, pad_edge=False)
+    frames.add_column("t (s)", justify="right")
+    frames.add_column("weight", justify="right")
+    frames.add_column("")
+    top = max(prediction.attention)
+    for t, w in zip(prediction.times, prediction.attention):
+        frames.add_row(f"{t:.1f}", f"{w:.3f}", f"[cyan]{bar(w / top if top else 0, 20)}[/]")
+    console.print(frames)
