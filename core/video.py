@@ -1,0 +1,689 @@
+"""Reading frames from video files: which frames to take (:class:`Sampling`) and decoding them.
+
+Two decoders are supported, in preference order: decord (random access with ``get_batch``) and PyAV
+(sequential decoding). ``backend="auto"`` tries decord first and falls back to PyAV when decord is not
+installed, cannot open the file or fails while decoding it; if every backend fails, one
+:class:`~core.errors.VideoDecodeError` naming the file and what failed is raised. No decoder exception
+ever leaves this module.
+
+Rules that hold for both backends:
+
+* Frame indices are derived from the stream's *average* frame rate and the frame count, never from
+  per-frame timestamps: several real AVIs (HMDB-51 DivX clips, XviD with B-frames) carry garbage PTS.
+  Frame ``i`` is the ``i``-th frame in presentation order and its time is ``i / fps``.
+* decord seeks by timestamp, so it picks wrong frames in files whose timestamps are unusable. For
+  those, ``"auto"`` hands the file to PyAV (sequential, so exact); a forced ``"decord"`` reads from
+  frame 0 in consecutive batches without seeking (exact, but converts every frame up to the last one).
+* The frame count is the number of video packets (decord's ``len()``; PyAV demuxes without decoding
+  to count them), so both backends index the same frames, even in Matroska files without a count
+  and in truncated files whose header still announces the original length.
+* End of stream versus corruption: a file may hold a frame or two more packets than decoded frames
+  (HMDB DivX AVIs with packed B-frames: 73 packets, 72 frames). When the stream ends *cleanly* (no
+  decoder error) at most ``END_OF_STREAM_SLACK`` frames before a requested index, that index gets the
+  last decoded frame (decord itself repeats the last frame there). A decoder error before the last
+  requested frame, or a clean end further than that before a requested index, raises
+  ``VideoDecodeError``; errors after the last requested frame are never reached, since decoding stops
+  there.
+* ``size`` is resized inside the decoder with libswscale's bilinear filter (decord's scale filter uses
+  it by default, the PyAV path asks for it explicitly). For down-scaling swscale widens the bilinear
+  kernel to the scale ratio, so it averages over the source area like an area filter.
+* Frames come back as displayed: a display-matrix rotation (phone videos) is applied, so a clip coded
+  568x320 with a -90 degree matrix comes back 568 high and 320 wide from either backend.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from core.errors import ConfigError, VideoDecodeError
+
+BACKENDS: tuple[str, ...] = ("decord", "pyav")
+"""Every backend this module knows, in preference order."""
+
+END_OF_STREAM_SLACK = 2
+"""How many frames before a requested index a clean end of stream may come and still be clamped."""
+
+SAMPLING_MODES: tuple[str, ...] = ("fps", "uniform", "segments", "all")
+
+# One decoding thread per reader: the extraction pipeline already runs one decoder per worker process,
+# and extra threads there only oversubscribe the cores.
+_DECODER_THREADS = 1
+
+_SAMPLING_FORMS = "fps:<rate>, fps:<rate>:max=<n>, uniform:<n>, segments:<n>, all, all:max=<n>"
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling
+
+
+def _format_number(value: float) -> str:
+    """Return ``value`` as short text that still tells different floats apart ("1", "0.5", "29.97")."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How frames are chosen from a video.
+
+    * ``"fps"``: frames at t = 0, 1/fps, 2/fps, ... s (the ABDN protocol is 1 frame per second),
+      at most ``max_frames`` of them.
+    * ``"uniform"``: ``num_frames`` frames at the centres of ``num_frames`` equal chunks.
+    * ``"segments"``: TSN sampling; one frame per equal segment, random within the segment when an
+      ``rng`` is given (training), the segment's centre otherwise (testing).
+    * ``"all"``: every frame, at most ``max_frames`` of them.
+
+    Fields a mode does not use are kept but ignored (they do not enter :meth:`key`).
+    Raises :class:`ConfigError` on an unknown mode or an out-of-range value.
+    """
+
+    mode: str = "fps"
+    fps: float = 1.0
+    num_frames: int = 8
+    max_frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in SAMPLING_MODES:
+            raise ConfigError(
+                f"unknown sampling mode {self.mode!r}; expected one of {', '.join(SAMPLING_MODES)}"
+            )
+        if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float, np.number)):
+            raise ConfigError(f"sampling fps must be a number, got {self.fps!r}")
+        if not math.isfinite(self.fps) or self.fps <= 0:
+            raise ConfigError(f"sampling fps must be a positive number, got {self.fps!r}")
+        # A float field keeps dicts, keys and equality independent of whether 1 or 1.0 was passed.
+        object.__setattr__(self, "fps", float(self.fps))
+        if not _is_int(self.num_frames) or self.num_frames < 1:
+            raise ConfigError(f"sampling num_frames must be an integer >= 1, got {self.num_frames!r}")
+        object.__setattr__(self, "num_frames", int(self.num_frames))
+        if self.max_frames is not None:
+            if not _is_int(self.max_frames) or self.max_frames < 1:
+                raise ConfigError(
+                    f"sampling max_frames must be an integer >= 1 or None, got {self.max_frames!r}"
+                )
+            object.__setattr__(self, "max_frames", int(self.max_frames))
+
+    def key(self) -> str:
+        """Return a short canonical text for cache keys, e.g. ``"fps1-all"``, ``"uniform8"``.
+
+        Only the fields the mode uses enter the key, so equal samplings always give equal keys.
+        """
+        cap = "all" if self.max_frames is None else f"max{self.max_frames}"
+        if self.mode == "fps":
+            return f"fps{_format_number(self.fps)}-{cap}"
+        if self.mode in ("uniform", "segments"):
+            return f"{self.mode}{self.num_frames}"
+        return "all" if self.max_frames is None else f"all-{cap}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a plain (JSON-serialisable) dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Sampling:
+        """Return the Sampling that :meth:`to_dict` produced; missing fields take their defaults.
+
+        Raises :class:`ConfigError` on unknown fields or invalid values.
+        """
+        if not isinstance(d, dict):
+            raise ConfigError(f"a sampling must be given as a mapping, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown sampling field(s) {', '.join(unknown)}; expected {', '.join(sorted(known))}"
+            )
+        return cls(**d)
+
+    @classmethod
+    def parse(cls, text: str) -> Sampling:
+        """Return the Sampling written in CLI syntax: ``fps:1``, ``fps:2:max=10``, ``uniform:16``,
+        ``segments:12``, ``all``, ``all:max=300``.
+
+        Raises :class:`ConfigError`, listing the accepted forms, when ``text`` is not one of them.
+        """
+        bad = ConfigError(
+            f"cannot read sampling {text!r}; accepted forms: {_SAMPLING_FORMS}",
+            hint="for example --sampling fps:1 (the ABDN protocol) or --sampling segments:8",
+        )
+        if not isinstance(text, str):
+            raise bad
+        parts = [part.strip() for part in text.strip().lower().split(":")]
+        mode, args = parts[0], parts[1:]
+        try:
+            if mode == "fps" and len(args) in (1, 2):
+                return cls(mode="fps", fps=float(args[0]), max_frames=_parse_max(args[1:]))
+            if mode in ("uniform", "segments") and len(args) == 1:
+                return cls(mode=mode, num_frames=int(args[0]))
+            if mode == "all" and len(args) <= 1:
+                return cls(mode="all", max_frames=_parse_max(args))
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"{bad.message} ({exc})", hint=bad.hint) from None
+        raise bad
+
+
+def _parse_max(args: list[str]) -> int | None:
+    """Return n from an optional ``["max=<n>"]``; raises ValueError on anything else."""
+    if not args:
+        return None
+    name, sep, value = args[0].partition("=")
+    if name.strip() != "max" or not sep:
+        raise ValueError(f"expected max=<n>, got {args[0]!r}")
+    return int(value)
+
+
+def _round_half_up(values: np.ndarray) -> np.ndarray:
+    # Python's round() rounds half to even; frame picks should not depend on the parity of k.
+    return np.floor(values + 0.5).astype(np.int64)
+
+
+def sampled_indices(
+    num_frames: int,
+    fps: float,
+    sampling: Sampling,
+    *,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Return the sorted int64 frame indices ``sampling`` picks from a video of ``num_frames`` frames.
+
+    Mode ``"fps"`` takes index ``round(k * fps / sampling.fps)`` for every k whose time
+    ``k / sampling.fps`` lies inside the video (``< num_frames / fps``); when rounding lands one past
+    the last frame (240 frames at 29.97 fps, t = 8 s -> 239.76) the last frame is used. A video shorter
+    than one sampling period gives one frame, index 0. ``rng`` is only used by mode ``"segments"``.
+
+    Raises ValueError when ``num_frames < 1`` or ``fps`` is not a positive number.
+    """
+    if not _is_int(num_frames) or num_frames < 1:
+        raise ValueError(f"num_frames must be an integer >= 1, got {num_frames!r}")
+    if not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    n = int(num_frames)
+
+    if sampling.mode == "fps":
+        step = fps / sampling.fps
+        # A tiny tolerance so that t == duration (e.g. 300 frames at 30 fps, t = 10 s) stays outside.
+        count = max(1, math.ceil(n / step - 1e-9))
+        indices = np.minimum(_round_half_up(np.arange(count) * step), n - 1)
+        return indices[: sampling.max_frames]
+    if sampling.mode == "all":
+        return np.arange(n, dtype=np.int64)[: sampling.max_frames]
+
+    count = sampling.num_frames
+    if sampling.mode == "uniform" or rng is None:
+        # Centres of `count` equal chunks; with n < count they repeat, in order.
+        return np.floor((np.arange(count) + 0.5) * n / count).astype(np.int64)
+    starts = np.floor(np.arange(count) * n / count).astype(np.int64)
+    ends = np.floor(np.arange(1, count + 1) * n / count).astype(np.int64)
+    # A segment shorter than one frame (video shorter than the segment count) still owns its start.
+    ends = np.maximum(ends, starts + 1)
+    return np.sort(rng.integers(starts, ends)).astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a backend reports about a video's video stream."""
+
+    path: Path
+    num_frames: int  # frames the sampler may index: video packets in the file (= decord's len())
+    fps: float  # average frame rate
+    duration: float  # seconds = num_frames / fps
+    width: int  # as displayed (after rotation)
+    height: int
+    backend: str  # "decord" or "pyav"
+
+
+@dataclass
+class Clip:
+    """Frames read from one video, with where they came from."""
+
+    frames: np.ndarray  # (N, H, W, 3) uint8 RGB
+    indices: np.ndarray  # (N,) int64 frame indices
+    times: np.ndarray  # (N,) float64 seconds = index / fps
+    info: VideoInfo
+
+
+# --------------------------------------------------------------------------------------------------
+# Backends
+
+# Given (num_frames, fps) of the opened video, returns the indices to read; may raise IndexError.
+_Plan = Callable[[int, float], np.ndarray]
+
+
+class _BackendFailure(Exception):
+    """One backend could not do the job. ``detail`` is its reason, ``summary`` a plain headline."""
+
+    def __init__(self, detail: str, summary: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.summary = summary
+
+
+@dataclass
+class _Decoded:
+    frames: np.ndarray
+    indices: np.ndarray
+    info: VideoInfo
+
+
+def _import_decord() -> ModuleType | None:
+    """Return the decord module, or None when it cannot be imported."""
+    try:
+        import decord
+    except Exception:  # a broken binary wheel raises OSError and friends, not only ImportError
+        return None
+    return decord
+
+
+def _import_av() -> ModuleType | None:
+    """Return the PyAV module, or None when it cannot be imported."""
+    try:
+        import av
+    except Exception:
+        return None
+    return av
+
+
+def available_backends() -> list[str]:
+    """Return the backends that can be imported here, a subset of ``["decord", "pyav"]`` in that order."""
+    importers = {"decord": _import_decord, "pyav": _import_av}
+    return [name for name in BACKENDS if importers[name]() is not None]
+
+
+def _short_reason(exc: BaseException, path: Path) -> str:
+    """Return a one-line reason from a decoder exception, without log prefixes or stack traces."""
+    text = str(exc)
+    text = re.sub(r"\[\d{2}:\d{2}:\d{2}\] \S+?:\d+: ", "", text)  # decord's "[time] file.cc:line: "
+    text = re.sub(r"Check failed: .*?\(-?\d+ vs\. -?\d+\)\s*", "", text)  # decord's failed C++ check
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)  # PyAV's errno prefix
+    text = text.replace(f": '{path}'", "").replace(str(path), "the file")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if len(text) > 140:
+        text = text[:137] + "..."
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _check_stream(num_frames: int, fps: float) -> None:
+    if not math.isfinite(fps) or fps <= 0:
+        raise _BackendFailure(f"no usable frame rate ({fps})", summary="it has no usable frame rate")
+    if num_frames < 1:
+        raise _BackendFailure("no frames", summary="it has no video frames")
+
+
+def _decord_read(
+    path: Path, plan: _Plan, size: tuple[int, int] | None, *, last_resort: bool
+) -> _Decoded:
+    """Return the frames ``plan`` asks for, read with decord; raises _BackendFailure.
+
+    With ``last_resort`` False a file decord cannot seek in is declined, so the next backend gets it.
+    """
+    decord = _import_decord()
+    if decord is None:
+        raise _BackendFailure("decord is not installed")
+    resize = {} if size is None else {"height": size[0], "width": size[1]}
+    try:
+        reader = decord.VideoReader(
+            str(path), ctx=decord.cpu(0), num_threads=_DECODER_THREADS, **resize
+        )
+        num_frames, fps = len(reader), float(reader.get_avg_fps())
+        can_seek = _decord_timestamps_usable(reader, num_frames)
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
+    _check_stream(num_frames, fps)
+    if not can_seek and not last_resort:
+        # Sequential decoding in decord converts every frame to RGB; PyAV does it ~3x faster.
+        raise _BackendFailure("frame timestamps are unusable, so decord cannot seek in it")
+    indices = plan(num_frames, fps)
+    wanted, where = np.unique(indices, return_inverse=True)
+    try:
+        batch = _decord_batch(reader, wanted) if can_seek else _decord_sequential(reader, wanted)
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path)) from exc
+    finally:
+        del reader  # decord keeps the whole packet index in memory; free it early
+    if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[0] != len(wanted) or batch.shape[3] != 3:
+        raise _BackendFailure(f"unexpected frame batch {batch.dtype} {batch.shape}")
+    frames = batch if len(wanted) == len(indices) else batch[where]
+    if size is None:
+        height, width = batch.shape[1:3]
+    else:
+        # The frames are already resized, so the native (displayed) size needs a separate look.
+        height, width = _native_display_size(path)
+    info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "decord")
+    return _Decoded(frames, indices, info)
+
+
+def _decord_timestamps_usable(reader: Any, num_frames: int) -> bool:
+    """Return whether decord's per-frame timestamps are finite, >= 0 and increasing.
+
+    decord seeks by timestamp. In AVIs without usable PTS (HMDB-51 DivX clips report about -3e17 for
+    every frame) a seek lands on the wrong frame: a fresh reader's ``get_batch([30])`` on
+    TrumanShow_wave_f_nm_np1_fr_med_26.avi returns a frame from another shot. Reading from frame 0
+    without seeking is still exact.
+    """
+    if num_frames < 1:
+        return False
+    starts = np.asarray(reader.get_frame_timestamp(np.arange(num_frames)))[:, 0]
+    return bool(np.all(np.isfinite(starts)) and starts[0] >= 0 and np.all(np.diff(starts) > 0))
+
+
+def _decord_batch(reader: Any, wanted: np.ndarray) -> np.ndarray:
+    return reader.get_batch(wanted.tolist()).asnumpy()
+
+
+def _decord_sequential(reader: Any, wanted: np.ndarray, chunk: int = 32) -> np.ndarray:
+    """Read frames 0..wanted[-1] in consecutive chunks (no seeking) and keep the wanted ones."""
+    kept = []
+    for start in range(0, int(wanted[-1]) + 1, chunk):
+        stop = min(start + chunk, int(wanted[-1]) + 1)
+        here = wanted[(wanted >= start) & (wanted < stop)]
+        if here.size == 0:
+            # Still decoded: the next chunk must follow on without a seek.
+            reader.get_batch(list(range(start, stop)))
+            continue
+        batch = reader.get_batch(list(range(start, stop))).asnumpy()
+        kept.append(batch[here - start])
+    return np.concatenate(kept)
+
+
+def _pyav_fps(stream: Any) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return float(rate)
+    return 0.0
+
+
+def _pyav_count_frames(av: ModuleType, path: Path) -> int:
+    """Return the number of video packets in the file, found by demuxing without decoding.
+
+    This is what decord's ``len()`` counts, so both backends index the same frames. Header counts are
+    not used: Matroska has none, and a truncated AVI still announces its original length.
+    """
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        # The demuxer ends with an empty flush packet, which is not a frame.
+        return sum(1 for packet in container.demux(video) if packet.size > 0)
+
+
+class _FrameConverter:
+    """Turns PyAV frames into RGB arrays of one fixed displayed size, rotated like decord does."""
+
+    def __init__(self, first: Any, size: tuple[int, int] | None) -> None:
+        # PyAV gives the display matrix angle counter-clockwise; np.rot90 turns counter-clockwise too.
+        self.turns = int(round(getattr(first, "rotation", 0) / 90)) % 4
+        coded_w, coded_h = first.width, first.height
+        self.display = (coded_h, coded_w) if self.turns % 2 == 0 else (coded_w, coded_h)
+        out_h, out_w = self.display if size is None else size
+        # Scale before rotating, so the scaler targets the pre-rotation shape.
+        self.scale_w, self.scale_h = (out_w, out_h) if self.turns % 2 == 0 else (out_h, out_w)
+        self.shape = (out_h, out_w, 3)
+
+    def __call__(self, frame: Any) -> np.ndarray:
+        image = frame.to_ndarray(
+            format="rgb24", width=self.scale_w, height=self.scale_h, interpolation="BILINEAR"
+        )
+        return np.rot90(image, self.turns) if self.turns else image
+
+
+def _pyav_read(
+    path: Path, plan: _Plan, size: tuple[int, int] | None, *, last_resort: bool
+) -> _Decoded:
+    """Return the frames ``plan`` asks for, read with PyAV; raises _BackendFailure.
+
+    ``last_resort`` is accepted for symmetry with decord: sequential decoding never needs to decline.
+    """
+    av = _import_av()
+    if av is None:
+        raise _BackendFailure("PyAV is not installed")
+    try:
+        container = av.open(str(path))
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
+    with container:
+        if not container.streams.video:
+            raise _BackendFailure("no video stream", summary="it has no video stream")
+        stream = container.streams.video[0]
+        try:
+            fps = _pyav_fps(stream)
+            num_frames = _pyav_count_frames(av, path)
+            stream.codec_context.thread_count = _DECODER_THREADS
+        except Exception as exc:
+            raise _BackendFailure(_short_reason(exc, path), summary="its header cannot be read") from exc
+        _check_stream(num_frames, fps)
+        indices = plan(num_frames, fps)
+        wanted, where = np.unique(indices, return_inverse=True)
+        frames, display = _pyav_decode(container, stream, wanted, size, num_frames, path)
+    if len(wanted) != len(indices):
+        frames = frames[where]
+    height, width = display
+    info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "pyav")
+    return _Decoded(frames, indices, info)
+
+
+def _pyav_decode(
+    container: Any,
+    stream: Any,
+    wanted: np.ndarray,
+    size: tuple[int, int] | None,
+    num_frames: int,
+    path: Path,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Decode from the start, converting only the ``wanted`` (sorted, unique) frames.
+
+    Returns the frames and the native displayed (height, width). Inter frames need their references
+    decoded anyway, so decoding is sequential; only RGB conversion is skipped for unwanted frames, and
+    decoding stops after the last wanted frame. Raises _BackendFailure (see END_OF_STREAM_SLACK).
+    """
+    convert: _FrameConverter | None = None
+    out: np.ndarray | None = None
+    last = None
+    decoded = 0
+    pos = 0
+    try:
+        for frame in container.decode(stream):
+            if convert is None:
+                convert = _FrameConverter(frame, size)
+                out = np.empty((len(wanted), *convert.shape), dtype=np.uint8)
+            if wanted[pos] == decoded:
+                out[pos] = convert(frame)
+                pos += 1
+            last = frame
+            decoded += 1
+            if pos == len(wanted):
+                break
+    except Exception as exc:
+        raise _BackendFailure(
+            _short_reason(exc, path), summary=f"decoding fails at frame {decoded} of {num_frames}"
+        ) from exc
+    if convert is None or out is None or last is None:
+        raise _BackendFailure("no frame decodes", summary="no frame decodes")
+    if pos < len(wanted):
+        if wanted[-1] - (decoded - 1) > END_OF_STREAM_SLACK:
+            raise _BackendFailure(
+                f"the stream ends after {decoded} frames but frame {wanted[-1]} was asked for",
+                summary=f"only {decoded} of its {num_frames} frames decode",
+            )
+        out[pos:] = convert(last)
+    return out, convert.display
+
+
+_READERS: dict[str, Callable[..., _Decoded]] = {
+    "decord": _decord_read,
+    "pyav": _pyav_read,
+}
+
+
+def _native_display_size(path: Path) -> tuple[int, int]:
+    """Return (height, width) as displayed, from one decoded frame; raises _BackendFailure."""
+    failures = []
+    # PyAV first: opening it only parses headers, while decord indexes every packet of the file.
+    for name in ("pyav", "decord"):
+        try:
+            info = _READERS[name](path, _first_frame_plan, None, last_resort=True).info
+        except _BackendFailure as failure:
+            failures.append(f"{name}: {failure.detail}")
+            continue
+        return info.height, info.width
+    raise _BackendFailure("cannot read the native frame size (" + "; ".join(failures) + ")")
+
+
+def _first_frame_plan(num_frames: int, fps: float) -> np.ndarray:
+    return np.zeros(1, dtype=np.int64)
+
+
+def _backend_order(backend: str) -> list[str]:
+    """Return the backends to try for ``backend``; raises ConfigError if none can be used."""
+    if backend == "auto":
+        order = available_backends()
+        if not order:
+            raise ConfigError(
+                "no video backend is installed", hint="install decord (x86-64 Linux) or PyAV (av)"
+            )
+        return order
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"unknown video backend {backend!r}; expected auto, {', '.join(BACKENDS)}"
+        )
+    if backend not in available_backends():
+        raise ConfigError(
+            f"video backend {backend!r} is not installed", hint="use backend='auto' to fall back"
+        )
+    return [backend]
+
+
+def _decode(path: str | Path, backend: str, plan: _Plan, size: tuple[int, int] | None) -> _Decoded:
+    """Run ``plan`` on the first backend that succeeds; raises one VideoDecodeError if none does."""
+    path = Path(path)
+    order = _backend_order(backend)
+    if not path.exists():
+        raise VideoDecodeError(f"cannot decode {path}: no such file")
+    if not path.is_file():
+        raise VideoDecodeError(f"cannot decode {path}: not a file")
+    failures: list[tuple[str, _BackendFailure]] = []
+    for name in order:
+        try:
+            return _READERS[name](path, plan, size, last_resort=name == order[-1])
+        except _BackendFailure as failure:
+            failures.append((name, failure))
+    # The later backend (PyAV) decodes sequentially, so its headline is the more precise one.
+    summaries = [failure.summary for _, failure in failures if failure.summary]
+    headline = summaries[-1] if summaries else "no backend could decode it"
+    reasons = "; ".join(f"{name}: {failure.detail}" for name, failure in failures)
+    raise VideoDecodeError(
+        f"cannot decode {path}: {headline} ({reasons})",
+        hint="re-download or re-encode the file, or leave it out of the dataset",
+    )
+
+
+def _normalize_size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    """Return ``size`` as (height, width) or None; raises ConfigError on anything else."""
+    if size is None:
+        return None
+    if _is_int(size):
+        pair: tuple[Any, ...] = (size, size)
+    elif isinstance(size, (tuple, list)) and len(size) == 2:
+        pair = tuple(size)
+    else:
+        raise ConfigError(f"frame size must be an int or a (height, width) pair, got {size!r}")
+    if not all(_is_int(v) and v >= 1 for v in pair):
+        raise ConfigError(f"frame size must hold positive integers, got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+# --------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def probe(path: str | Path, *, backend: str = "auto") -> VideoInfo:
+    """Return the :class:`VideoInfo` of ``path``, decoding only its first frame.
+
+    The frame count comes from the packet index (decord builds it on opening, PyAV demuxes without
+    decoding), the displayed size from the first frame.
+
+    Raises VideoDecodeError when no backend can open the file or decode its first frame, and
+    ConfigError for an unknown or uninstalled ``backend``.
+    """
+    return _decode(path, backend, _first_frame_plan, None).info
+
+
+def read_frames(
+    path: str | Path,
+    indices: Sequence[int] | np.ndarray,
+    *,
+    size: int | tuple[int, int] | None = None,
+    backend: str = "auto",
+) -> np.ndarray:
+    """Return the frames at ``indices`` (any order, repeats allowed) as (N, H, W, 3) uint8 RGB.
+
+    ``size`` is an int for a square (size, size) frame, a (height, width) pair, or None for the
+    native displayed size. An index a frame or two past the last frame that actually decodes gets that
+    last frame (see ``END_OF_STREAM_SLACK``). Raises VideoDecodeError when no backend can decode the
+    frames, IndexError for an index outside [0, num_frames), TypeError for non-integer indices, and
+    ConfigError for a bad ``size`` or ``backend``.
+    """
+    wanted = np.asarray(indices)
+    if wanted.size == 0:
+        target = _normalize_size(size)
+        if target is None:
+            info = probe(path, backend=backend)
+            target = (info.height, info.width)
+        return np.empty((0, *target, 3), dtype=np.uint8)
+    if wanted.ndim != 1 or not np.issubdtype(wanted.dtype, np.integer):
+        raise TypeError(
+            f"frame indices must be a 1-D sequence of integers, got {wanted.dtype} {wanted.shape}"
+        )
+    wanted = wanted.astype(np.int64)
+
+    def plan(num_frames: int, fps: float) -> np.ndarray:
+        bad = wanted[(wanted < 0) | (wanted >= num_frames)]
+        if bad.size:
+            raise IndexError(
+                f"frame index {int(bad[0])} is out of range for {path} ({num_frames} frames)"
+            )
+        return wanted
+
+    return _decode(path, backend, plan, _normalize_size(size)).frames
+
+
+def sample_frames(
+    path: str | Path,
+    sampling: Sampling,
+    *,
+    size: int | tuple[int, int] | None = None,
+    backend: str = "auto",
+    rng: np.random.Generator | None = None,
+) -> Clip:
+    """Return the :class:`Clip` of the frames ``sampling`` picks from ``path``.
+
+    The indices come from :func:`sampled_indices` with the frame count and average fps of the backend
+    that decodes the file; ``rng`` only matters for mode ``"segments"``. ``size`` as in
+    :func:`read_frames`. Raises VideoDecodeError when no backend can decode the frames, and
+    ConfigError for a bad ``size`` or ``backend``.
+    """
+    plans: dict[tuple[int, float], np.ndarray] = {}
+
+    def plan(num_frames: int, fps: float) -> np.ndarray:
+        # Memoised so that a fallback to the next backend does not draw from `rng` a second time.
+        if (num_frames, fps) not in plans:
+            plans[num_frames, fps] = sampled_indices(num_frames, fps, sampling, rng=rng)
+        return plans[num_frames, fps]
+
+    decoded = _decode(path, backend, plan, _normalize_size(size))
+    indices = decoded.indices.astype(np.int64)
+    return Clip(decoded.frames, indices, indices / decoded.info.fps, decoded.info)
