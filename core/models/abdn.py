@@ -22,6 +22,7 @@ from enum import Enum
 import torch
 from torch import nn
 
+from core.models.lstm import BiLSTM
 from core.models.registry import HeadOutput, register_head
 
 
@@ -64,7 +65,7 @@ class ABDNHead(nn.Module):
         self.frames = frames
         self.pre_attention = (TemporalAttention(frames)
                               if self.mode is AttentionMode.ATTENTION_LSTM else None)
-        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
+        self.lstm = BiLSTM(in_dim, hidden)
         self.post_attention = (TemporalAttention(frames)
                                if self.mode is AttentionMode.LSTM_ATTENTION else None)
         fc_in = frames * 2 * hidden if self.post_attention is not None else 2 * hidden
@@ -78,35 +79,17 @@ class ABDNHead(nn.Module):
         if self.pre_attention is not None:
             x, weights = self.pre_attention(x, mask)
             attention = weights.mean(dim=-1)
+        # Keras' Bidirectional(return_sequences=False) concatenates the forward state after the
+        # last step and the backward state after the first step: h_n, not output[:, -1].
+        sequence, final = self.lstm(x, mask)
         if self.post_attention is None:
-            features = self._final_states(x, mask)
+            features = final
         else:
-            sequence = self._sequence(x, mask)
             sequence, weights = self.post_attention(sequence, mask)
             attention = weights.mean(dim=-1)
             features = sequence.flatten(1)
         hidden = self.dropout(torch.relu(self.fc(features)))
         return HeadOutput(self.classifier(hidden), attention=attention)
-
-    def _packed(self, x: torch.Tensor, mask: torch.Tensor):
-        lengths = mask.sum(dim=1).clamp(min=1).cpu()
-        return nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-
-    def _final_states(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        # Keras' Bidirectional(return_sequences=False) concatenates the forward state after the
-        # last step and the backward state after the first step: that is h_n, not output[:, -1].
-        inputs = x if mask is None else self._packed(x, mask)
-        _, (h_n, _) = self.lstm(inputs)
-        return torch.cat([h_n[0], h_n[1]], dim=1)
-
-    def _sequence(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if mask is None:
-            output, _ = self.lstm(x)
-            return output
-        output, _ = self.lstm(self._packed(x, mask))
-        output, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True,
-                                                     total_length=x.shape[1])
-        return output
 
 
 def keras_init_(module: nn.Module) -> None:
