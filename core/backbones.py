@@ -404,6 +404,25 @@ class Backbone(nn.Module):
         return super().train(False)
 
 
+def _he_init_(trunk: nn.Module) -> None:
+    """Seeded random weights for ``weights='none'``: He-normal convolutions (fan-out, as
+    torchvision's ResNet/VGG), zero biases, identity batch norm with fresh running statistics."""
+    for module in trunk.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_parameters()
+        elif isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, 0.0, 0.01)
+            nn.init.zeros_(module.bias)
+    leftover = [name for name, t in [*trunk.named_parameters(), *trunk.named_buffers()]
+                if t.is_meta]
+    if leftover:
+        raise RuntimeError(f"uninitialised tensors after random init: {leftover[:3]}")
+
+
 @torch.inference_mode()
 def _unit_scale(backbone: Backbone, seed: int) -> float:
     """The factor that brings a randomly initialised trunk's output to unit standard deviation.
@@ -451,9 +470,13 @@ def build_backbone(name: str, *, weights: str = "imagenet", input_size: int | No
     size = resolve_input_size(spec, input_size)
     if weights == "none":
         # Seeded so that the feature extractor and a later `avc predict` build the same network.
+        # Only the trunk is materialised (VGG's unused classifier alone is 120M parameters).
+        with torch.device("meta"):
+            trunk = spec.trunk(spec.build())
+        trunk = trunk.to_empty(device="cpu")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(init_seed)
-            trunk = spec.trunk(spec.build())
+            _he_init_(trunk)
             backbone = Backbone(spec, trunk, size)
             backbone.output_scale = _unit_scale(backbone, init_seed)
         return backbone

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from core.errors import ConfigError
+from core.sequences import NORMALIZATIONS
 from core.video import Sampling
 
 REDUCTIONS = ("flatten", "avg", "none")
@@ -66,12 +67,16 @@ class HeadConfig:
 
     ``frames`` None means the ABDN rule: T = int(mean frame count over all videos).
     ``mask`` False reproduces ABDN (zero-padded frames go through the model like real ones).
+    ``normalize`` is ``none`` (raw features, ABDN), ``dataset`` (z-score every dimension with the
+    training set's statistics) or ``video`` (subtract each video's mean over time, then z-score;
+    what random-weight backbones need, see :class:`core.sequences.FeatureNormalizer`).
     """
 
     name: str = "cnn-lstm-attention"
     reduction: str = "flatten"
     frames: int | None = None
     mask: bool = False
+    normalize: str = "none"
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,6 +91,9 @@ class HeadConfig:
                               f"{', '.join(spec.reductions)}, not {self.reduction!r}")
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be at least 1, got {self.frames}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ConfigError(f"unknown feature normalisation {self.normalize!r}; "
+                              f"choose one of: {', '.join(NORMALIZATIONS)}")
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from core.evaluate import Metrics
 from core.events import EventCallback
 from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features, resolve_device
 from core.models import build_head
-from core.sequences import SequenceSet, build_sequences, expected_frames
+from core.sequences import FeatureNormalizer, SequenceSet, build_sequences, expected_frames
 from core.train import PRESETS, TrainSettings, final_metrics, holdout_split, train_head
 
 
@@ -140,7 +140,6 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
             raise ConfigError(f"{run_dir} holds a different experiment; resume it with its own "
                               "config (config.json)")
     config_path.write_text(config.to_json())
-    torch.manual_seed(config.train.seed)
 
     dataset = open_dataset(config)
     cache = FeatureCache(cache_dir or default_cache_dir())
@@ -160,6 +159,8 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     frames = head.frames or expected_frames(counts)
     train_all = _sequences(dataset.train, report, cache, spec, frames, head.reduction)
     test_set = _sequences(dataset.test, report, cache, spec, frames, head.reduction)
+    normalizer = FeatureNormalizer(head.normalize).fit(train_all)
+    train_all, test_set = normalizer(train_all), normalizer(test_set)
     preset = PRESETS[config.train.preset]
     if preset.validation == "holdout":
         train_idx, val_idx = holdout_split(train_all.labels, preset.holdout_fraction,
@@ -169,6 +170,9 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         train_set, val_set = train_all, test_set
 
     in_dim = int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none" else 0
+    # Seed here, not earlier: whether extraction ran (and drew random numbers) must not change
+    # the head's initial weights.
+    torch.manual_seed(config.train.seed)
     model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes), frames=frames,
                        options=head.options)
     settings = TrainSettings(
@@ -188,6 +192,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         "in_dim": in_dim,
         "feature_shape": list(feature_shape(config.features.backbone, spec.input_size)),
         "input_size": spec.input_size,
+        **normalizer.state(),
     }
     outcome = train_head(model, train_set, val_set, len(dataset.classes), settings,
                          run_dir=run_dir, checkpoint_extra=extra, callbacks=callbacks,

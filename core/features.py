@@ -150,8 +150,9 @@ class FeatureCache:
         if not manifest.exists():
             _atomic_write(manifest, json.dumps(spec.identity(), indent=2).encode())
         buffer = io.BytesIO()
-        np.savez(buffer, features=entry.features.astype(np.float16, copy=False),
-                 indices=entry.indices.astype(np.int64), times=entry.times.astype(np.float64))
+        np.savez(buffer, features=np.asarray(entry.features, dtype=np.float16),
+                 indices=np.asarray(entry.indices, dtype=np.int64),
+                 times=np.asarray(entry.times, dtype=np.float64))
         path = self.entry_path(spec, video_hash)
         _atomic_write(path, buffer.getvalue())
         return path

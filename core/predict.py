@@ -18,7 +18,7 @@ from core.config import ExperimentConfig
 from core.errors import CheckpointError
 from core.features import resolve_device
 from core.models import build_head
-from core.sequences import build_sequences
+from core.sequences import FeatureNormalizer, build_sequences
 from core.video import sample_frames
 
 
@@ -28,11 +28,12 @@ class Prediction:
 
     ``top`` is [(class name, probability)] best first. ``attention`` holds one weight per sampled
     frame that the model saw (summing to 1), or None for heads without temporal attention;
-    ``times`` are those frames' times in seconds.
+    ``times`` are those frames' times in seconds. ``probabilities`` follow the order of ``classes``.
     """
 
     video: str
     top: list[tuple[str, float]]
+    classes: list[str]
     probabilities: list[float]
     times: list[float]
     attention: list[float] | None
@@ -50,6 +51,7 @@ class Prediction:
         return {
             "video": self.video, "label": self.label,
             "top": [{"class": c, "probability": p} for c, p in self.top],
+            "probabilities": dict(zip(self.classes, self.probabilities)),
             "times": self.times, "attention": self.attention,
             "frames_sampled": self.frames_sampled, "frames_used": self.frames_used,
             "sequence_length": self.sequence_length,
@@ -82,6 +84,7 @@ class Predictor:
         except RuntimeError as exc:
             raise CheckpointError(f"{checkpoint} does not match its own config: {exc}") from exc
         self.head.to(self.device).eval()
+        self.normalizer = FeatureNormalizer.from_state(state)
 
     @torch.inference_mode()
     def predict(self, video: str | Path, *, top_k: int = 5) -> Prediction:
@@ -94,6 +97,7 @@ class Predictor:
         ]).to(torch.float16).cpu().numpy()
         seq = build_sequences([maps], [0], frames=self.frames,
                               reduction=self.config.head.reduction)
+        seq = self.normalizer(seq)
         mask = seq.mask.to(self.device) if self.config.head.mask else None
         out = self.head(seq.features.to(self.device).float(), mask)
         probs = torch.softmax(out.logits.float(), dim=1)[0].cpu()
@@ -109,6 +113,7 @@ class Predictor:
         return Prediction(
             video=str(video),
             top=[(self.classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())],
+            classes=list(self.classes),
             probabilities=probs.tolist(),
             times=[float(t) for t in clip.times[:used]],
             attention=attention,

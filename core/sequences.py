@@ -75,3 +75,80 @@ def build_sequences(videos: Sequence[np.ndarray], labels: Sequence[int], *, fram
         mask[i, :n] = True
         lengths[i] = n
     return SequenceSet(features, mask, torch.as_tensor(list(labels), dtype=torch.long), lengths)
+
+
+NORMALIZATIONS = ("none", "dataset", "video")
+
+
+def _per_frame(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """``mask`` (N, T) broadcastable against ``features`` (N, T, …)."""
+    return mask.reshape(*mask.shape, *([1] * (features.dim() - 2)))
+
+
+def center_videos(data: SequenceSet) -> SequenceSet:
+    """A copy of ``data`` with each video's mean over its real frames subtracted: what stays the
+    same through a video (the scene, the background) is removed, what changes is kept."""
+    mask = _per_frame(data.mask, data.features)
+    features = data.features.float() * mask
+    lengths = data.lengths.clamp(min=1).reshape(-1, *([1] * (data.features.dim() - 1)))
+    centered = (features - features.sum(dim=1, keepdim=True) / lengths) * mask
+    return SequenceSet(centered.to(torch.float16), data.mask, data.labels, data.lengths)
+
+
+def feature_statistics(data: SequenceSet) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-dimension mean and standard deviation over the real (unpadded) frames of ``data``."""
+    frames = data.features[data.mask].float()
+    mean = frames.mean(dim=0)
+    std = frames.std(dim=0, unbiased=False).clamp(min=1e-3)
+    return mean, std
+
+
+def standardize(data: SequenceSet, mean: torch.Tensor, std: torch.Tensor) -> SequenceSet:
+    """A copy of ``data`` with real frames z-scored by ``mean``/``std``; padding stays zero."""
+    mask = _per_frame(data.mask, data.features)
+    features = ((data.features.float() - mean) / std) * mask
+    return SequenceSet(features.to(torch.float16), data.mask, data.labels, data.lengths)
+
+
+@dataclass
+class FeatureNormalizer:
+    """How features are normalised before the head sees them, fitted on the training set.
+
+    ``none`` feeds raw features (ABDN). ``dataset`` z-scores every dimension with the training
+    set's statistics. ``video`` first subtracts each video's own mean over time, then z-scores:
+    with random-weight backbones the static scene dominates the features and the heads overfit
+    it; centring leaves the motion, which is what tells the synthetic classes apart.
+    """
+
+    mode: str = "none"
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in NORMALIZATIONS:
+            raise ConfigError(f"unknown feature normalisation {self.mode!r}; "
+                              f"choose one of: {', '.join(NORMALIZATIONS)}")
+
+    def _centre(self, data: SequenceSet) -> SequenceSet:
+        return center_videos(data) if self.mode == "video" else data
+
+    def fit(self, data: SequenceSet) -> FeatureNormalizer:
+        if self.mode != "none":
+            self.mean, self.std = feature_statistics(self._centre(data))
+        return self
+
+    def __call__(self, data: SequenceSet) -> SequenceSet:
+        if self.mode == "none":
+            return data
+        if self.mean is None or self.std is None:
+            raise ConfigError("the feature normaliser was used before it was fitted")
+        return standardize(self._centre(data), self.mean, self.std)
+
+    def state(self) -> dict[str, object]:
+        """What a checkpoint stores to apply the same normalisation at prediction time."""
+        return {"normalize": self.mode, "feature_mean": self.mean, "feature_std": self.std}
+
+    @classmethod
+    def from_state(cls, state: dict[str, object]) -> FeatureNormalizer:
+        return cls(str(state.get("normalize", "none")), state.get("feature_mean"),
+                   state.get("feature_std"))
