@@ -30,3 +30,37 @@ def shared_data() -> Path:
 def real_videos(shared_data: Path) -> list[Path]:
     """Every real dataset clip (not the edge cases)."""
     return sorted(p for p in (shared_data / "videos").iterdir() if p.is_file())
+
+
+EASY_CLASSES = ("move_left", "move_right", "grow", "shrink")
+
+
+@pytest.fixture(scope="session")
+def easy_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic dataset of four easy motion classes, written once per test session."""
+    from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("easy") / "data"
+    spec = SyntheticSpec(videos_per_class=20, seed=1, min_duration=3.0, max_duration=6.0,
+                         classes=EASY_CLASSES)
+    write_synthetic_dataset(root, spec)
+    return root
+
+
+def _easy_config(root: Path, head: str = "cnn-lstm", **train):
+    from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+    from core.video import Sampling
+
+    return ExperimentConfig(
+        data=DataConfig(str(root)),
+        features=FeatureConfig("tinycnn", weights="none", input_size=64,
+                               sampling=Sampling("fps", fps=1.0)),
+        head=HeadConfig(head, normalize="video"),
+        train=TrainConfig("abdn", **{"epochs": 12, "batch_size": 8, **train}),
+    )
+
+
+@pytest.fixture(scope="session")
+def easy_config():
+    """A factory: ``easy_config(root, head="cnn-lstm", **train_overrides)`` → a fast config."""
+    return _easy_config
