@@ -17,7 +17,7 @@ import typer
 
 from avc_tui.console import ProgressReporter, console, fmt_pct, print_error
 from core.backbones import BACKBONES, backbone_names
-from core.errors import AvcError
+from core.errors import AvcError, VideoDecodeError
 from core.models.registry import HEADS, head_names
 from core.train import PRESETS
 
@@ -75,8 +75,8 @@ SkipUnreadable = Annotated[bool, typer.Option(help="Leave out videos that cannot
 
 def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations: Path | None,
             backbone: str, weights: str, input_size: int | None, sampling: str, head: str,
-            reduction: str, frames: int | None, mask: bool, preset: str, epochs: int | None,
-            batch_size: int | None, lr: float | None, seed: int, device: str, name: str | None):
+            reduction: str, frames: int | None, mask: bool, normalize: str, preset: str,
+            epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str, name: str | None):
     from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
     from core.video import Sampling
 
@@ -85,7 +85,8 @@ def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations
                         annotations=str(annotations.resolve()) if annotations else None),
         features=FeatureConfig(backbone, weights=weights, input_size=input_size,
                                sampling=Sampling.parse(sampling)),
-        head=HeadConfig(head, reduction=reduction, frames=frames, mask=mask),
+        head=HeadConfig(head, reduction=reduction, frames=frames, mask=mask,
+                        normalize=normalize),
         train=TrainConfig(preset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           device=device),
         name=name,
@@ -236,6 +237,9 @@ def run(
     frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
                                                   "count, as ABDN).")] = None,
     mask: Annotated[bool, typer.Option(help="Mask padded frames (ABDN did not).")] = False,
+    normalize: Annotated[str, typer.Option(help="Feature normalisation: none (ABDN), dataset "
+                                           "(z-score) or video (centre each video over time, "
+                                           "then z-score; for random weights).")] = "none",
     layout: Layout = "folders",
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
@@ -257,7 +261,7 @@ def run(
     config = _config(root, layout=layout, split=split, split_seed=split_seed,
                      annotations=annotations, backbone=backbone, weights=weights,
                      input_size=input_size, sampling=sampling, head=head, reduction=reduction,
-                     frames=frames, mask=mask, preset=preset, epochs=epochs,
+                     frames=frames, mask=mask, normalize=normalize, preset=preset, epochs=epochs,
                      batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
     if out is None:
         if resume:
@@ -304,7 +308,10 @@ def predict(
     device: Device = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Classify videos with a trained model: top-k classes and per-frame attention."""
+    """Classify videos with a trained model: top-k classes and per-frame attention.
+
+    A video that cannot be decoded is reported and skipped; the exit status is then 1.
+    """
     from avc_tui.prediction_view import render_prediction
     from core.predict import Predictor
 
@@ -312,14 +319,22 @@ def predict(
         best = checkpoint / "best.pt"
         checkpoint = best if best.exists() else checkpoint / "checkpoint.pt"
     predictor = Predictor(checkpoint, device=device)
-    answers = []
+    answers, failed = [], 0
     for video in videos:
-        prediction = predictor.predict(video, top_k=top_k)
-        answers.append(prediction)
+        try:
+            prediction = predictor.predict(video, top_k=top_k)
+        except VideoDecodeError as error:  # report it, go on with the other videos
+            failed += 1
+            print_error(error)
+            answers.append({"video": str(video), "error": error.message})
+            continue
+        answers.append(prediction.to_dict())
         if not as_json:
             render_prediction(prediction)
     if as_json:
-        typer.echo(json.dumps([p.to_dict() for p in answers], indent=2))
+        typer.echo(json.dumps(answers, indent=2))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

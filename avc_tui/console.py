@@ -44,7 +44,8 @@ def print_error(error: AvcError) -> None:
 class ProgressReporter:
     """An engine event callback that draws extraction and training progress with Rich.
 
-    Use as a context manager around the engine call; ``quiet`` keeps only the one-line summaries.
+    Use as a context manager around the engine call; ``quiet`` draws no bars and prints the
+    one-line summaries to stderr, so that stdout stays free for machine-readable output.
     """
 
     def __init__(self, label: str = "", *, quiet: bool = False) -> None:
@@ -53,7 +54,7 @@ class ProgressReporter:
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, transient=True, disable=quiet,
+            console=err_console if quiet else console, transient=True, disable=quiet,
         )
         self.extract_task: TaskID | None = None
         self.train_task: TaskID | None = None

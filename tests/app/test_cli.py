@@ -1,0 +1,175 @@
+"""The ``avc`` command line end to end: synth, info, extract, run, predict, demo, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from avc_tui.cli import app
+
+runner = CliRunner()
+
+FAST = ["-b", "tinycnn", "--weights", "none", "--input-size", "64", "--workers", "0"]
+
+
+def avc(*args: str | Path, env: dict[str, str] | None = None):
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def _one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_run(easy_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    cache = out.parent / "cache"
+    result = avc("run", easy_dataset, *FAST, "--head", "cnn-lstm-attention", "--normalize",
+                 "video", "--epochs", "3", "--batch-size", "8", "--out", out, "--cache-dir", cache,
+                 "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["run_dir"] == str(out)
+    assert body["test"]["count"] == 24 and body["epochs_run"] == 3
+    return out
+
+
+def test_models_lists_the_registries() -> None:
+    result = avc("models")
+    assert result.exit_code == 0
+    for name in ("vgg16", "vgg19", "inceptionv3", "resnet50", "xception", "tinycnn",
+                 "cnn-lstm", "cnn-lstm-attention", "cnn-attention-lstm", "abdn", "modern"):
+        assert name in result.stdout
+
+
+def test_synth_then_info(tmp_path: Path) -> None:
+    result = avc("data", "synth", tmp_path / "synth", "--videos-per-class", "1", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "wrote 8 videos" in result.stdout
+    assert len(list((tmp_path / "synth").glob("*/*.mp4"))) == 8
+    info = avc("data", "info", tmp_path / "synth")
+    assert info.exit_code == 0, info.output
+    assert "move_left" in info.stdout and "right_then_left" in info.stdout
+
+
+def test_extract_fills_then_reuses_the_cache(easy_dataset: Path, tmp_path: Path) -> None:
+    first = avc("extract", easy_dataset, *FAST, "--cache-dir", tmp_path)
+    assert first.exit_code == 0, first.output
+    assert "80 extracted, 0 already cached" in first.stdout
+    second = avc("extract", easy_dataset, *FAST, "--cache-dir", tmp_path)
+    assert "0 extracted, 80 already cached" in second.stdout
+
+
+def test_run_prints_the_result_and_writes_the_run_folder(trained_run: Path) -> None:
+    for name in ("config.json", "checkpoint.pt", "metrics.jsonl", "result.json"):
+        assert (trained_run / name).is_file()
+
+
+def test_run_human_output(easy_dataset: Path, tmp_path: Path) -> None:
+    result = avc("run", easy_dataset, *FAST, "--head", "cnn-lstm", "--normalize", "video",
+                 "--epochs", "1", "--out", tmp_path / "r", "--cache-dir", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    assert "test top-1" in result.stdout and "Per-class test accuracy" in result.stdout
+    assert f"run folder: {tmp_path / 'r'}" in result.stdout.replace("\n", "")
+
+
+def test_predict_json_has_probabilities_and_attention(trained_run: Path,
+                                                      easy_dataset: Path) -> None:
+    video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+    result = avc("predict", trained_run, video, "--json", "-k", "2")
+    assert result.exit_code == 0, result.output
+    [answer] = json.loads(result.stdout)
+    assert len(answer["top"]) == 2
+    assert set(answer["probabilities"]) == {"grow", "move_left", "move_right", "shrink"}
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0, rel=1e-5)
+    assert sum(answer["attention"]) == pytest.approx(1.0, rel=1e-5)
+    assert len(answer["attention"]) == len(answer["times"])
+
+
+def test_predict_shows_classes_and_attention(trained_run: Path, easy_dataset: Path) -> None:
+    video = sorted((easy_dataset / "shrink").glob("*.mp4"))[0]
+    result = avc("predict", trained_run / "checkpoint.pt", video)
+    assert result.exit_code == 0, result.output
+    assert "attention" in result.stdout.lower()
+    assert any(c in result.stdout for c in ("grow", "shrink", "move_left", "move_right"))
+
+
+def test_predict_reports_a_bad_video_and_keeps_the_others(trained_run: Path, easy_dataset: Path,
+                                                          tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00" * 1000)
+    good = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+    result = avc("predict", trained_run, junk, good, "--json")
+    _one_line_error(result)
+    answers = json.loads(result.stdout)
+    assert "junk.mp4" in answers[0]["error"]
+    assert answers[1]["top"]
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["-b", "alexnet"], ["unknown backbone 'alexnet'"]),
+    (["--head", "cnn_lstm_attention"], ["did you mean 'cnn-lstm-attention'"]),
+    (["--preset", "keras"], ["unknown preset"]),
+    (["--sampling", "fps:zero"], ["sampling"]),
+    (["--normalize", "l2"], ["unknown feature normalisation"]),
+])
+def test_run_rejects_bad_options(easy_dataset: Path, tmp_path: Path, args: list[str],
+                                 fragments: list[str]) -> None:
+    result = avc("run", easy_dataset, *FAST, *args, "--out", tmp_path / "r")
+    _one_line_error(result, *fragments)
+
+
+def test_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
+    result = avc("run", tmp_path / "nowhere", *FAST)
+    _one_line_error(result, "nowhere")
+
+
+def test_missing_imagenet_weights_say_what_to_do(easy_dataset: Path, tmp_path: Path) -> None:
+    env = {"TORCH_HOME": str(tmp_path / "torch"), "AVC_WEIGHTS_DIR": str(tmp_path / "w"),
+           "HF_HUB_CACHE": str(tmp_path / "hf")}
+    result = avc("extract", easy_dataset, "-b", "vgg16", "--cache-dir", tmp_path / "c", env=env)
+    _one_line_error(result, "vgg16-397923af.pth", "--weights none")
+
+
+def test_unreadable_videos_stop_the_run_unless_skipped(easy_dataset: Path, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for label in ("grow", "shrink"):
+        (root / label).mkdir(parents=True)
+        for video in sorted((easy_dataset / label).glob("*.mp4"))[:4]:
+            shutil.copy(video, root / label / video.name)
+    (root / "grow" / "broken.mp4").write_bytes(b"not a video")
+    options = [*FAST, "--epochs", "1", "--cache-dir", tmp_path / "c"]
+    result = avc("run", root, *options, "--out", tmp_path / "r1")
+    _one_line_error(result, "1 of 9 videos could not be decoded", "broken.mp4",
+                    "--skip-unreadable")
+    skipped = avc("run", root, *options, "--out", tmp_path / "r2", "--skip-unreadable", "--json")
+    assert skipped.exit_code == 0, skipped.output
+    unreadable = json.loads(skipped.stdout)["unreadable"]
+    assert [Path(p).name for p in unreadable] == ["broken.mp4"]
+
+
+def test_resume_needs_a_run_folder(easy_dataset: Path) -> None:
+    result = avc("run", easy_dataset, *FAST, "--resume")
+    assert result.exit_code == 2
+    assert "--resume needs --out" in result.output
+
+
+def test_demo_runs_the_whole_grid(tmp_path: Path) -> None:
+    result = avc("demo", "--dir", tmp_path, "--videos-per-class", "2", "--epochs", "1",
+                 "--input-size", "32", "--workers", "0")
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert len(runs) == 15
+    assert {r["backbone"] for r in runs} == {"vgg16", "vgg19", "inceptionv3", "resnet50",
+                                              "xception"}
+    table = (tmp_path / "results.md").read_text()
+    assert "VGG16" in table and "cnn-attention-lstm" in table
