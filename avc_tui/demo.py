@@ -56,9 +56,9 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
                                         num_workers=workers)
             accuracy = result.test.top1
             cells[(BACKBONES[backbone].paper_name, head)] = accuracy
-            console.print(f"{backbone:>12} {head:<20} test accuracy {100 * accuracy:5.1f}%  "
-                          f"({result.seconds['extract']:.1f} s features, "
-                          f"{result.seconds['train']:.1f} s training)", highlight=False)
+            console.print(f"{backbone:>11} {head:<18} {100 * accuracy:5.1f}% test accuracy "
+                          f"({result.seconds['extract']:.0f} s features, "
+                          f"{result.seconds['train']:.0f} s training)", highlight=False)
             records.append({"backbone": backbone, "head": head, "input_size": size,
                             "test_top1": accuracy, "test_top5": result.test.top5,
                             "seconds": result.seconds, "run_dir": str(result.run_dir)})

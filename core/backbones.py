@@ -351,7 +351,7 @@ def weights_id(name: str, weights: str, *, init_seed: int = 0) -> str:
     """A short string that identifies the weights, for cache keys: changes when the weights do."""
     spec = get_backbone_spec(name)
     if weights == "none":
-        return f"none:seed{init_seed}"
+        return f"none:{RANDOM_INIT}:seed{init_seed}"
     if weights == "imagenet":
         return f"imagenet:{spec.weights_filename}"
     path = Path(weights)
@@ -404,12 +404,19 @@ class Backbone(nn.Module):
         return super().train(False)
 
 
+RANDOM_INIT = "he-fan-in"  # part of the cache key of weights="none": change it with _he_init_
+
+
 def _he_init_(trunk: nn.Module) -> None:
-    """Seeded random weights for ``weights='none'``: He-normal convolutions (fan-out, as
-    torchvision's ResNet/VGG), zero biases, identity batch norm with fresh running statistics."""
+    """Seeded random weights for ``weights='none'``: He-normal convolutions scaled by fan-in, zero
+    biases, identity batch norm with fresh running statistics."""
     for module in trunk.modules():
         if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            # Fan-in keeps the activations' variance through every layer of a random network.
+            # Fan-out (torchvision's choice for training) shrinks it wherever channels widen:
+            # in Xception the separable convolutions then fade away and only the strided 1×1
+            # shortcuts remain, which sample a handful of pixels; its features were useless.
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):

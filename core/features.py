@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -245,6 +246,20 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How decoding workers start: from a fork server, never by forking this process.
+
+    This process may already run decoder and OpenMP threads (a previous extraction, a prediction);
+    a plain fork copies their locks mid-use and the child can abort. The fork server is a clean
+    process that imports the engine once, so workers still start fast.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["core.features"])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2)))
 
@@ -291,6 +306,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 _DecodedVideos(todo, spec.sampling, spec.input_size), batch_size=None,
                 shuffle=False, num_workers=min(workers, len(todo)),
                 prefetch_factor=4 if workers > 0 else None,
+                multiprocessing_context=_worker_context() if workers > 0 else None,
                 pin_memory=dev.type == "cuda", persistent_workers=False,
             )
             packer = _FramePacker(backbone, dev, batch_frames)
@@ -365,7 +381,10 @@ class _FramePacker:
         x = self.backbone.preprocess(frames)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.float16):
+            # Random-weight trunks (output_scale != 1) can carry activations past float16's
+            # range before the final rescale; they run in float32.
+            with torch.autocast("cuda", dtype=torch.float16,
+                                enabled=self.backbone.output_scale == 1.0):
                 out = self.backbone(x)
         else:
             out = self.backbone(x)
