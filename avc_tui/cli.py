@@ -15,11 +15,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from avc_tui.console import ProgressReporter, console, fmt_pct, print_error
-from core.backbones import BACKBONES, backbone_names
+from avc_tui.console import ProgressReporter, console, err_console, fmt_pct, print_error
 from core.errors import AvcError, VideoDecodeError
-from core.models.registry import HEADS, head_names
-from core.train import PRESETS
 
 app = typer.Typer(
     name="avc",
@@ -69,6 +66,9 @@ CacheDir = Annotated[Optional[Path], typer.Option(help="Feature cache folder (de
                                                   "$AVC_CACHE_DIR or ~/.cache/avc/features).")]
 Workers = Annotated[Optional[int], typer.Option(help="Decoding worker processes.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+Db = Annotated[Optional[str], typer.Option("--db", envvar="AVC_DB_URL", help="Registry: a "
+                                           "SQLAlchemy URL or an SQLite file (default "
+                                           "experiments.db).", show_envvar=True)]
 SkipUnreadable = Annotated[bool, typer.Option(help="Leave out videos that cannot be decoded "
                                               "(they are listed) instead of stopping.")]
 
@@ -102,7 +102,9 @@ def models() -> None:
     """List the registered backbones, heads and training presets."""
     from rich.table import Table
 
-    from core.backbones import feature_shape
+    from core.backbones import BACKBONES, backbone_names, feature_shape
+    from core.models.registry import HEADS, head_names
+    from core.train import PRESETS
 
     table = Table(title="Backbones", title_justify="left")
     for col in ("name", "paper", "input", "conv map at input", "ImageNet weights", "notes"):
@@ -244,77 +246,151 @@ def run(
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
     annotations: Annotations = None,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder (default avc-runs/<time>-"
+    out: Annotated[Optional[Path], typer.Option(help="Run folder (default avc-runs/<id>-"
                                                 "<backbone>-<head>).")] = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the experiment.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="A tag (repeatable).")] = None,
     cache_dir: CacheDir = None,
     workers: Workers = None,
     device: Device = "auto",
     skip_unreadable: SkipUnreadable = False,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last "
-                                         "checkpoint.")] = False,
+    detach: Annotated[bool, typer.Option(help="Run in a background worker and return at "
+                                         "once.")] = False,
+    db: Db = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Train and evaluate one experiment; writes a run folder and prints the result."""
-    from core.experiment import run_experiment
+    """Register one experiment in the registry and run it; prints the result."""
+    from avc_tui.registry import Registry
+    from core.experiment import open_dataset
 
     config = _config(root, layout=layout, split=split, split_seed=split_seed,
                      annotations=annotations, backbone=backbone, weights=weights,
                      input_size=input_size, sampling=sampling, head=head, reduction=reduction,
                      frames=frames, mask=mask, normalize=normalize, preset=preset, epochs=epochs,
                      batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
-    if out is None:
-        if resume:
-            raise typer.BadParameter("--resume needs --out pointing at the run folder")
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("avc-runs") / f"{stamp}-{config.features.backbone}-{config.head.name}"
-    with ProgressReporter(quiet=as_json) as reporter:
-        result = run_experiment(config, run_dir=out, cache_dir=cache_dir, callbacks=[reporter],
-                                resume=resume, num_workers=workers,
-                                skip_unreadable=skip_unreadable)
+    open_dataset(config)  # a bad dataset fails here, before anything is registered
+    with Registry(db) as registry:
+        row = registry.create(config, run_dir=out.resolve() if out else None, tags=tag or ())
+        options = _worker_options(workers, cache_dir, skip_unreadable)
+        if detach:
+            _detach(registry, row.id, options, resume=False, as_json=as_json)
+            return
+        _run_in_foreground(registry, row.id, resume=False, as_json=as_json,
+                           num_workers=workers, cache_dir=cache_dir,
+                           skip_unreadable=skip_unreadable)
+
+
+def _worker_options(workers: int | None, cache_dir: Path | None,
+                    skip_unreadable: bool) -> list[str]:
+    options = []
+    if workers is not None:
+        options += ["--workers", str(workers)]
+    if cache_dir is not None:
+        options += ["--cache-dir", str(cache_dir.resolve())]
+    if skip_unreadable:
+        options.append("--skip-unreadable")
+    return options
+
+
+def _detach(registry, experiment_id: int, options: list[str], *, resume: bool,
+            as_json: bool) -> None:
+    """Start a background worker for the experiment and say where to follow it."""
+    from avc_tui.runner.devices import available_devices, plan_slots
+    from avc_tui.runner.executor import Job, LocalExecutor
+
+    row = registry.get(experiment_id)
+    slot = plan_slots(available_devices(), 1)[0]
+    job = Job(experiment_id, registry.url, slot, Path(row.run_dir) / "worker.log", resume=resume,
+              options=options)
+    handle = LocalExecutor().submit(job)
     if as_json:
-        typer.echo(json.dumps({"run_dir": str(result.run_dir), **result.to_dict()}, indent=2))
+        typer.echo(json.dumps({"id": experiment_id, "pid": handle.pid, "run_dir": row.run_dir,
+                               "log": str(job.log)}))
         return
-    if result.cancelled:
-        console.print(f"[yellow]cancelled[/]; resume with --resume --out {result.run_dir}")
+    console.print(f"experiment {experiment_id} started in the background (pid {handle.pid}); "
+                  f"follow it with `avc show {experiment_id}` or `avc tui`; log: {job.log}",
+                  highlight=False)
+
+
+def _run_in_foreground(registry, experiment_id: int, *, resume: bool, as_json: bool,
+                       num_workers: int | None = None, cache_dir: Path | None = None,
+                       skip_unreadable: bool = False) -> None:
+    from avc_tui.runner.job import execute
+
+    with ProgressReporter(quiet=as_json) as reporter:
+        status = execute(registry, experiment_id, resume=resume, callbacks=[reporter],
+                         num_workers=num_workers, cache_dir=str(cache_dir) if cache_dir else None,
+                         skip_unreadable=skip_unreadable)
+    row = registry.get(experiment_id)
+    if as_json:
+        typer.echo(json.dumps({"id": row.id, "status": row.status, "run_dir": row.run_dir,
+                               "error": row.error, **(row.result or {})}, indent=2))
+    elif status == "finished":
+        _print_result(row)
+    if status == "cancelled":
+        if not as_json:
+            console.print(f"[yellow]cancelled[/] at epoch {row.epoch}; continue with "
+                          f"`avc resume {row.id}`", highlight=False)
         raise typer.Exit(130)
-    _print_result(result)
+    if status == "failed":
+        if not as_json:
+            err_console.print(f"[bold red]error:[/] experiment {row.id} failed: "
+                              f"{_first_line(row.error)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
-def _print_result(result) -> None:
+def _first_line(text: str | None) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines and lines[0].startswith("Traceback") else (lines[0] if lines else "")
+
+
+def _print_result(row) -> None:
     from rich.table import Table
 
-    test = result.test
+    result = row.result or {}
+    test = result.get("test") or {}
+    seconds = result.get("seconds", {}).get("total", 0.0)
     console.print(
-        f"[bold]{result.config.display_name}[/]: test top-1 [bold]{fmt_pct(test.top1)}%[/], "
-        f"top-5 {fmt_pct(test.top5)}%, loss {test.loss:.4f} "
-        f"(epoch {result.selected_epoch}/{result.epochs_run}, T={result.frames}, "
-        f"{result.parameters:,} parameters, {result.seconds['total']:.1f} s)", highlight=False)
+        f"[bold]{row.id} {row.name}[/]: test top-1 [bold]{fmt_pct(test.get('top1'))}%[/], "
+        f"top-5 {fmt_pct(test.get('top5'))}%, loss {test.get('loss', float('nan')):.4f} "
+        f"(epoch {result.get('selected_epoch')}/{result.get('epochs_run')}, "
+        f"T={result.get('frames')}, {result.get('parameters', 0):,} parameters, "
+        f"{seconds:.1f} s)", highlight=False)
     table = Table("class", "accuracy", title="Per-class test accuracy", title_justify="left")
-    for name, acc in zip(result.classes, test.per_class):
+    for name, acc in zip(result.get("classes", []), test.get("per_class", [])):
         table.add_row(name, fmt_pct(acc))
     console.print(table)
-    if result.unreadable:
-        console.print(f"[yellow]{len(result.unreadable)} unreadable videos were left out[/]")
-    console.print(f"run folder: {result.run_dir}")
+    if result.get("unreadable"):
+        console.print(f"[yellow]{len(result['unreadable'])} unreadable videos were left out[/]")
+    console.print(f"run folder: {row.run_dir}", highlight=False)
 
 
 @app.command()
 @handles_errors
 def predict(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint file or a run folder.")],
+    model: Annotated[str, typer.Argument(help="A registry experiment id, a run folder or a "
+                                         "checkpoint file.")],
     videos: Annotated[list[Path], typer.Argument(help="One or more video files.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show.")] = 5,
     device: Device = "auto",
+    db: Db = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Classify videos with a trained model: top-k classes and per-frame attention.
 
-    A video that cannot be decoded is reported and skipped; the exit status is then 1.
+    With an experiment id the answers are also recorded in the registry. A video that cannot be
+    decoded is reported and skipped; the exit status is then 1.
     """
     from avc_tui.prediction_view import render_prediction
     from core.predict import Predictor
 
+    checkpoint, experiment_id, registry = Path(model), None, None
+    if model.isdigit() and not checkpoint.exists():
+        from avc_tui.registry import Registry
+
+        registry = Registry(db, create=False)
+        experiment_id = int(model)
+        checkpoint = Path(registry.get(experiment_id).run_dir)
     if checkpoint.is_dir():
         best = checkpoint / "best.pt"
         checkpoint = best if best.exists() else checkpoint / "checkpoint.pt"
@@ -328,9 +404,14 @@ def predict(
             print_error(error)
             answers.append({"video": str(video), "error": error.message})
             continue
-        answers.append(prediction.to_dict())
+        answer = prediction.to_dict()
+        answers.append(answer)
+        if registry is not None:
+            registry.add_prediction(experiment_id, answer)
         if not as_json:
             render_prediction(prediction)
+    if registry is not None:
+        registry.close()
     if as_json:
         typer.echo(json.dumps(answers, indent=2))
     if failed:
@@ -350,12 +431,17 @@ def demo(
     workers: Workers = None,
     device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Seed of the data and the training.")] = 0,
+    db: Db = None,
 ) -> None:
-    """The main job: synthetic dataset → all 15 ABDN backbone × mode runs → comparison table."""
+    """The main job: synthetic dataset → the 15 ABDN runs → comparison table.
+
+    Every run is registered in the registry, so `avc ls` and `avc compare` show them.
+    """
     from avc_tui.demo import run_demo
 
     run_demo(directory, videos_per_class=videos_per_class, input_size=input_size,
-             epochs=epochs, batch_size=batch_size, workers=workers, device=device, seed=seed)
+             epochs=epochs, batch_size=batch_size, workers=workers, device=device, seed=seed,
+             db=db)
 
 
 def main() -> None:
@@ -363,5 +449,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
+# The registry commands (grid, ls, show, compare, cancel, resume, rm, export) attach to `app`.
+import avc_tui.experiments_cli  # noqa: E402, F401
+

@@ -14,19 +14,23 @@ import json
 import time
 from pathlib import Path
 
+from core.errors import AvcError
 from avc_tui.console import ProgressReporter, console, grid_table, markdown_grid
 from core.backbones import BACKBONES, backbone_names, get_backbone_spec
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
-from core.experiment import run_experiment
+from avc_tui.registry import Registry
+from avc_tui.runner.job import execute
 from core.models.registry import head_names
 from core.video import Sampling
 
 
 def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 64,
              epochs: int = 25, batch_size: int = 16, workers: int | None = None,
-             device: str = "auto", seed: int = 0) -> dict[tuple[str, str], float]:
-    """Run the demo grid in ``directory``; returns {(backbone, head): test accuracy}."""
+             device: str = "auto", seed: int = 0, db: str | None = None
+             ) -> dict[tuple[str, str], float]:
+    """Run the demo grid in ``directory``, each run registered in the registry ``db``; returns
+    {(backbone, head): test accuracy}. Raises ``AvcError`` when a run fails."""
     started = time.perf_counter()
     data_dir = directory / "synthetic"
     spec = SyntheticSpec(videos_per_class=videos_per_class, seed=seed)
@@ -36,6 +40,7 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
     backbones = backbone_names(abdn_only=True)
     heads = head_names(abdn_only=True)
     cells: dict[tuple[str, str], float] = {}
+    registry = Registry(db)
     records = []
     for backbone in backbones:
         size = max(input_size, get_backbone_spec(backbone).min_input_size)
@@ -50,26 +55,36 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
                 name=f"demo {backbone} {head}",
                 tags=("demo",),
             )
+            row = registry.create(config, runs_root=directory / "runs")
             with ProgressReporter(f"{backbone} {head}") as reporter:
-                result = run_experiment(config, run_dir=directory / "runs" / f"{backbone}-{head}",
-                                        cache_dir=directory / "cache", callbacks=[reporter],
-                                        num_workers=workers)
-            accuracy = result.test.top1
+                status = execute(registry, row.id, callbacks=[reporter],
+                                 cache_dir=str(directory / "cache"), num_workers=workers)
+            row = registry.get(row.id)
+            if status != "finished":
+                last = (row.error or "").strip().splitlines()[-1:] or [status]
+                registry.close()
+                raise AvcError(f"demo run {row.id} ({backbone} {head}) {status}: {last[0]}",
+                               hint=f"see `avc show {row.id}`")
+            result = row.result
+            test = result["test"]
+            accuracy = test["top1"]
             cells[(BACKBONES[backbone].paper_name, head)] = accuracy
             console.print(f"{backbone:>11} {head:<18} {100 * accuracy:5.1f}% test accuracy "
-                          f"({result.seconds['extract']:.0f} s features, "
-                          f"{result.seconds['train']:.0f} s training)", highlight=False)
-            records.append({"backbone": backbone, "head": head, "input_size": size,
-                            "test_top1": accuracy, "test_top5": result.test.top5,
-                            "seconds": result.seconds, "run_dir": str(result.run_dir)})
+                          f"({result['seconds']['extract']:.0f} s features, "
+                          f"{result['seconds']['train']:.0f} s training)", highlight=False)
+            records.append({"id": row.id, "backbone": backbone, "head": head,
+                            "input_size": size, "test_top1": accuracy, "test_top5": test["top5"],
+                            "seconds": result["seconds"], "run_dir": row.run_dir})
+    registry.close()
     elapsed = time.perf_counter() - started
     rows = [BACKBONES[b].paper_name for b in backbones]
     chance = 1 / len(summary.classes)
     console.print(grid_table(
         f"Test accuracy (%) on the synthetic dataset, {len(summary.classes)} classes "
         f"(chance {100 * chance:.1f}%), random CNN weights", rows, heads, cells))
-    console.print(f"15 runs in {elapsed:.0f} s; run folders under {directory / 'runs'}",
-                  highlight=False)
+    console.print(f"15 runs in {elapsed:.0f} s; run folders under {directory / 'runs'}; "
+                  f"registered in {registry.url.removeprefix('sqlite:///')} "
+                  "(`avc ls --tag demo`, `avc compare --tag demo`)", highlight=False)
     (directory / "results.md").write_text(markdown_grid(rows, heads, cells) + "\n")
     (directory / "results.json").write_text(json.dumps(
         {"seconds": elapsed, "chance": chance, "runs": records}, indent=2))

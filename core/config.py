@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from core.errors import ConfigError
-from core.sequences import NORMALIZATIONS
 from core.video import Sampling
 
 REDUCTIONS = ("flatten", "avg", "none")
+NORMALIZATIONS = ("none", "dataset", "video")
 CONFIG_VERSION = 1
 
 
@@ -152,10 +152,12 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     def hash(self) -> str:
-        """A stable hex digest of the configuration (the name and tags are not part of it)."""
+        """A stable hex digest of what the experiment is: not its name, tags or the device it
+        runs on (a run resumed on another device is the same experiment)."""
         body = self.to_dict()
         body.pop("name")
         body.pop("tags")
+        body["train"].pop("device")
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.config import NORMALIZATIONS
 from core.errors import ConfigError
 
 
@@ -75,9 +76,6 @@ def build_sequences(videos: Sequence[np.ndarray], labels: Sequence[int], *, fram
         mask[i, :n] = True
         lengths[i] = n
     return SequenceSet(features, mask, torch.as_tensor(list(labels), dtype=torch.long), lengths)
-
-
-NORMALIZATIONS = ("none", "dataset", "video")
 
 
 def _per_frame(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,21 @@ def _shared_data_dir() -> Path:
     return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_state(tmp_path_factory: pytest.TempPathFactory):
+    """Keep every test away from the user's registry and feature cache."""
+    state = tmp_path_factory.mktemp("state")
+    saved = {k: os.environ.get(k) for k in ("AVC_DB_URL", "AVC_CACHE_DIR")}
+    os.environ["AVC_DB_URL"] = f"sqlite:///{state / 'experiments.db'}"
+    os.environ["AVC_CACHE_DIR"] = str(state / "cache")
+    yield state
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of real test data (videos/, annotations/); CI always has it beside the checkout."""

@@ -1,0 +1,5 @@
+"""``python -m avc_tui``: the same as the ``avc`` command."""
+
+from avc_tui.cli import main
+
+main()

@@ -1,0 +1,136 @@
+"""The registry's tables (SQLAlchemy 2.0): experiments, their metric points, artifacts, predictions.
+
+Schema changes go through an Alembic migration in ``avc_tui/registry/migrations/versions``; the
+models here always describe the newest revision.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "lost")
+ACTIVE = ("queued", "running")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Experiment(Base):
+    """One experiment: its configuration, where and when it ran, how it ended."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    dataset: Mapped[str] = mapped_column(String(200))
+    split: Mapped[str] = mapped_column(String(32))
+    backbone: Mapped[str] = mapped_column(String(64))
+    head: Mapped[str] = mapped_column(String(64))
+    preset: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    device: Mapped[str | None] = mapped_column(String(32))
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    run_dir: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    git_revision: Mapped[str | None] = mapped_column(String(64))
+    versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[int | None] = mapped_column(Integer)
+    test_top1: Mapped[float | None] = mapped_column(Float)
+    test_top5: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    points: Mapped[list[MetricPoint]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+    artifacts: Mapped[list[Artifact]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+    predictions: Mapped[list[PredictionRecord]] = relationship(
+        back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+
+    __table_args__ = (
+        Index("ix_experiments_status", "status"),
+        Index("ix_experiments_cell", "dataset", "backbone", "head"),
+        Index("ix_experiments_created", "created_at"),
+    )
+
+
+class MetricPoint(Base):
+    """One value of one metric (``key``) at a step of an experiment; ``split`` is train/val/test."""
+
+    __tablename__ = "metric_points"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"))
+    step: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[int] = mapped_column(Integer)
+    split: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    time: Mapped[datetime] = mapped_column(DateTime)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="points")
+
+    # "Points newer than X for one experiment" is the TUI's polling query.
+    __table_args__ = (Index("ix_metric_points_experiment_id", "experiment_id", "id"),)
+
+
+class Artifact(Base):
+    """A file an experiment wrote (checkpoint, config, metrics log, result), with size and hash."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="artifacts")
+
+
+class PredictionRecord(Base):
+    """One ``avc predict`` answer for one video, made with an experiment's model."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), index=True)
+    video: Mapped[str] = mapped_column(Text)
+    label: Mapped[str] = mapped_column(String(200))
+    probability: Mapped[float] = mapped_column(Float)
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    experiment: Mapped[Experiment] = relationship(back_populates="predictions")

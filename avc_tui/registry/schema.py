@@ -1,0 +1,75 @@
+"""Schema versions of the registry, managed with Alembic (no alembic.ini: configured here).
+
+Opening a registry creates a new database at the newest revision, upgrades an older one in place,
+and refuses one written by a newer avc.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError
+
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database of ``engine`` to ``revision``."""
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database to the newest revision.
+
+    Raises ``AvcError`` (a ``RegistryError``) for a database written by a newer avc, and lets
+    SQLAlchemy's ``DatabaseError`` through for a file that is not a database.
+    """
+    from avc_tui.registry.store import RegistryError
+
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    known = {rev.revision for rev in script.walk_revisions()}
+    for attempt in range(5):
+        with engine.connect() as connection:
+            current = current_revision(connection)
+        if current == head:
+            return
+        if current is not None and current not in known:
+            raise RegistryError(
+                f"the registry was written by a newer avc (schema revision {current}; this avc "
+                f"knows up to {head})",
+                hint="upgrade avc, or pass --db with another registry",
+            )
+        try:
+            upgrade(engine)
+            return
+        except DatabaseError as exc:
+            # Two processes creating a fresh registry at once: the loser sees the winner's
+            # tables; look again.
+            if "already exists" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.2)
+

@@ -1,0 +1,367 @@
+"""The experiment registry: open a database (SQLite by default, any SQLAlchemy URL), keep its
+schema current with Alembic, and read and write experiments, metric points, artifacts and
+predictions. Every method uses its own short transaction, so any number of processes can share one
+registry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from avc_tui.registry.models import (
+    ACTIVE,
+    STATUSES,
+    Artifact,
+    Experiment,
+    MetricPoint,
+    PredictionRecord,
+)
+from avc_tui.registry.schema import ensure_schema
+from core.config import ExperimentConfig
+from core.errors import AvcError
+
+DEFAULT_DB = "experiments.db"
+# A running experiment whose worker has not reported for this long is taken for lost.
+STALE_AFTER = timedelta(seconds=60)
+
+
+class RegistryError(AvcError):
+    """The registry cannot be opened, or an experiment asked for does not exist."""
+
+
+def now() -> datetime:
+    """The registry's clock: naive UTC (portable across SQLite and PostgreSQL)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def resolve_url(db: str | None = None) -> str:
+    """``db`` (a SQLAlchemy URL or a file path), else ``$AVC_DB_URL``, else ``experiments.db``."""
+    value = db or os.environ.get("AVC_DB_URL") or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never block the writer nor the writer the readers; the busy timeout makes
+    # concurrent writers queue instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _describe(url: str) -> str:
+    return url.split("///", 1)[1] if url.startswith("sqlite:///") else url.split("@")[-1]
+
+
+@dataclass(frozen=True)
+class Point:
+    """One metric value to record."""
+
+    step: int
+    epoch: int
+    split: str
+    key: str
+    value: float
+    time: datetime
+
+
+class Registry:
+    """One registry database. Raises :class:`RegistryError` when it cannot be opened."""
+
+    def __init__(self, db: str | None = None, *, create: bool = True) -> None:
+        self.url = resolve_url(db)
+        where = _describe(self.url)
+        if self.url.startswith("sqlite:///"):
+            path = Path(where)
+            if not create and not path.exists():
+                raise RegistryError(f"no registry at {path}",
+                                    hint="run an experiment first, or pass --db")
+            if not path.parent.is_dir():
+                raise RegistryError(f"cannot create the registry {path}: "
+                                    f"{path.parent} is not a folder")
+        try:
+            self.engine: Engine = create_engine(self.url, future=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise RegistryError(f"cannot use the database URL {where}: {exc}") from exc
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            ensure_schema(self.engine)
+        except RegistryError:
+            self.engine.dispose()
+            raise
+        except OperationalError as exc:  # a server that does not answer, a file not openable
+            self.engine.dispose()
+            raise RegistryError(f"cannot open the registry {where}: {_reason(exc)}",
+                                hint="check the --db URL / AVC_DB_URL") from exc
+        except DatabaseError as exc:
+            self.engine.dispose()
+            raise RegistryError(f"{where} is not a usable registry database: {_reason(exc)}",
+                                hint="pass --db with another file or URL") from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # --- experiments ------------------------------------------------------------------------
+
+    def create(self, config: ExperimentConfig, *, run_dir: str | Path | None = None,
+               runs_root: str | Path = "avc-runs", tags: Sequence[str] = ()) -> Experiment:
+        """Register ``config`` as a new queued experiment; its run folder is ``run_dir`` or
+        ``runs_root/<id>-<backbone>-<head>``."""
+        import json
+
+        row = Experiment(
+            name=config.display_name, status="queued", config=json.loads(config.to_json()),
+            config_hash=config.hash(), dataset=Path(config.data.root).name,
+            split=str(config.data.split), backbone=config.features.backbone,
+            head=config.head.name, preset=config.train.preset, seed=config.train.seed,
+            tags=sorted({*config.tags, *tags}), run_dir=str(run_dir or ""), created_at=now(),
+            epochs=config.train.epochs, versions={}, cancel_requested=False, epoch=0,
+        )
+        with self.session() as s, s.begin():
+            s.add(row)
+            s.flush()
+            if run_dir is None:
+                base = Path(runs_root).expanduser().resolve() / f"{row.id:04d}-{row.backbone}-{row.head}"
+                folder, n = base, 1
+                while folder.exists():  # a folder left from another registry: never clobber it
+                    n += 1
+                    folder = base.with_name(f"{base.name}-{n}")
+                row.run_dir = str(folder)
+        return row
+
+    def get(self, experiment_id: int) -> Experiment:
+        with self.session() as s:
+            row = s.get(Experiment, experiment_id)
+        if row is None:
+            raise RegistryError(f"no experiment {experiment_id} in {_describe(self.url)}",
+                                hint="`avc ls` lists the experiments")
+        return row
+
+    def config(self, experiment_id: int) -> ExperimentConfig:
+        import json
+
+        return ExperimentConfig.from_json(json.dumps(self.get(experiment_id).config))
+
+    def update(self, experiment_id: int, **values: Any) -> None:
+        self.get(experiment_id)
+        with self.session() as s, s.begin():
+            s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
+
+    def list(self, *, status: str | None = None, dataset: str | None = None,
+             backbone: str | None = None, head: str | None = None, tag: str | None = None,
+             sort: str = "id", descending: bool = False, limit: int | None = None
+             ) -> list[Experiment]:
+        """Experiments matching every given filter, sorted by ``sort`` (a column name)."""
+        query = select(Experiment)
+        for column, value in ((Experiment.status, status), (Experiment.dataset, dataset),
+                              (Experiment.backbone, backbone), (Experiment.head, head)):
+            if value is not None:
+                query = query.where(column == value)
+        order = getattr(Experiment, sort, None)
+        if order is None or sort.startswith("_"):
+            raise RegistryError(f"cannot sort by {sort!r}",
+                                hint="sort by id, name, status, backbone, head, test_top1, "
+                                     "created_at, …")
+        query = query.order_by(order.desc() if descending else order, Experiment.id)
+        with self.session() as s:
+            rows = list(s.scalars(query))
+        if tag is not None:  # tags are a JSON list: filtered here, portably
+            rows = [r for r in rows if tag in (r.tags or [])]
+        return rows[:limit] if limit else rows
+
+    def count(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count(Experiment.id))) or 0)
+
+    def delete(self, experiment_id: int) -> Experiment:
+        row = self.get(experiment_id)
+        with self.session() as s, s.begin():
+            s.execute(delete(MetricPoint).where(MetricPoint.experiment_id == experiment_id))
+            s.execute(delete(Artifact).where(Artifact.experiment_id == experiment_id))
+            s.execute(delete(PredictionRecord)
+                      .where(PredictionRecord.experiment_id == experiment_id))
+            s.execute(delete(Experiment).where(Experiment.id == experiment_id))
+        return row
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def mark_running(self, experiment_id: int, *, device: str, pid: int | None = None,
+                     versions: dict[str, str] | None = None,
+                     git_revision: str | None = None) -> None:
+        stamp = now()
+        values: dict[str, Any] = dict(status="running", device=device, pid=pid or os.getpid(),
+                                      host=socket.gethostname(), heartbeat_at=stamp, error=None,
+                                      finished_at=None, cancel_requested=False)
+        if versions is not None:
+            values["versions"] = versions
+        if git_revision is not None:
+            values["git_revision"] = git_revision
+        row = self.get(experiment_id)
+        if row.started_at is None:
+            values["started_at"] = stamp
+        self.update(experiment_id, **values)
+
+    def heartbeat(self, experiment_id: int, *, epoch: int | None = None) -> bool:
+        """Record that the worker is alive; returns whether a cancel was requested."""
+        values: dict[str, Any] = {"heartbeat_at": now()}
+        if epoch is not None:
+            values["epoch"] = epoch
+        with self.session() as s, s.begin():
+            s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
+            return bool(s.scalar(select(Experiment.cancel_requested)
+                                 .where(Experiment.id == experiment_id)))
+
+    def finish(self, experiment_id: int, status: str, *, result: dict[str, Any] | None = None,
+               error: str | None = None) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        values: dict[str, Any] = {"status": status, "finished_at": now(), "heartbeat_at": now()}
+        if error is not None:
+            values["error"] = error
+        if result is not None:
+            test = result.get("test") or {}
+            values.update(result=result, test_top1=test.get("top1"), test_top5=test.get("top5"),
+                          test_loss=test.get("loss"), epoch=result.get("epochs_run", 0))
+        self.update(experiment_id, **values)
+
+    def request_cancel(self, experiment_id: int) -> Experiment:
+        """Ask a running experiment to stop (its worker sees it at its next heartbeat); a queued
+        one is cancelled at once. Returns the row as it was."""
+        row = self.get(experiment_id)
+        if row.status == "queued":
+            self.finish(experiment_id, "cancelled")
+        elif row.status == "running":
+            self.update(experiment_id, cancel_requested=True)
+        return row
+
+    def mark_lost(self, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
+        """Mark running experiments whose worker stopped reporting as ``lost``; returns their ids.
+
+        A worker on this host whose process is gone is lost at once; elsewhere the heartbeat
+        must be older than ``stale_after``.
+        """
+        host = socket.gethostname()
+        cutoff = now() - stale_after
+        lost = []
+        for row in self.list(status="running"):
+            gone = row.host == host and row.pid is not None and not _alive(row.pid)
+            if gone or (row.heartbeat_at is not None and row.heartbeat_at < cutoff):
+                lost.append(row.id)
+        if lost:
+            with self.session() as s, s.begin():
+                s.execute(update(Experiment).where(Experiment.id.in_(lost),
+                                                   Experiment.status == "running")
+                          .values(status="lost"))
+        return lost
+
+    # --- metrics ----------------------------------------------------------------------------
+
+    def add_points(self, experiment_id: int, points: Iterable[Point]) -> int:
+        """Insert ``points`` in one transaction; returns how many."""
+        rows = [{"experiment_id": experiment_id, "step": p.step, "epoch": p.epoch,
+                 "split": p.split, "key": p.key, "value": float(p.value), "time": p.time}
+                for p in points]
+        if rows:
+            with self.session() as s, s.begin():
+                s.execute(insert(MetricPoint), rows)
+        return len(rows)
+
+    def points(self, experiment_id: int, *, after_id: int = 0, key: str | None = None,
+               limit: int | None = None) -> list[MetricPoint]:
+        """Metric points of one experiment with id > ``after_id`` (the TUI's polling query)."""
+        query = (select(MetricPoint).where(MetricPoint.experiment_id == experiment_id,
+                                           MetricPoint.id > after_id)
+                 .order_by(MetricPoint.id))
+        if key is not None:
+            query = query.where(MetricPoint.key == key)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    def drop_points_after(self, experiment_id: int, epoch: int) -> int:
+        """Forget points of epochs after ``epoch`` (a resumed run repeats them)."""
+        with self.session() as s, s.begin():
+            result = s.execute(delete(MetricPoint).where(MetricPoint.experiment_id == experiment_id,
+                                                         MetricPoint.epoch > epoch))
+            return int(result.rowcount or 0)
+
+    # --- artifacts and predictions ----------------------------------------------------------
+
+    def add_artifact(self, experiment_id: int, kind: str, path: str | Path) -> None:
+        """Record (or refresh) the file ``path`` of kind ``kind`` with its size and hash."""
+        path = Path(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        with self.session() as s, s.begin():
+            s.execute(delete(Artifact).where(Artifact.experiment_id == experiment_id,
+                                             Artifact.path == str(path)))
+            s.add(Artifact(experiment_id=experiment_id, kind=kind, path=str(path),
+                           size=path.stat().st_size, sha256=digest.hexdigest(),
+                           created_at=now()))
+
+    def artifacts(self, experiment_id: int) -> list[Artifact]:
+        with self.session() as s:
+            return list(s.scalars(select(Artifact).where(Artifact.experiment_id == experiment_id)
+                                  .order_by(Artifact.id)))
+
+    def add_prediction(self, experiment_id: int, answer: dict[str, Any]) -> None:
+        top = answer["top"][0]
+        with self.session() as s, s.begin():
+            s.add(PredictionRecord(experiment_id=experiment_id, video=answer["video"],
+                                   label=top["class"], probability=top["probability"],
+                                   answer=answer, created_at=now()))
+
+    def predictions(self, experiment_id: int) -> list[PredictionRecord]:
+        with self.session() as s:
+            return list(s.scalars(select(PredictionRecord)
+                                  .where(PredictionRecord.experiment_id == experiment_id)
+                                  .order_by(PredictionRecord.id)))
+
+    def active(self) -> list[Experiment]:
+        with self.session() as s:
+            return list(s.scalars(select(Experiment).where(Experiment.status.in_(ACTIVE))))
+
+
+def _reason(exc: DatabaseError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

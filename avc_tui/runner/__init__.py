@@ -1,0 +1,1 @@
+"""Turning registered experiments into running jobs: worker processes, device slots, executors."""

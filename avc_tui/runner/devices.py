@@ -1,0 +1,52 @@
+"""Which devices jobs run on: one job per GPU when GPUs exist, the CPU otherwise.
+
+The assignment is plain data computed from a device list, so it is tested with simulated GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one concurrent job runs: the device string the worker uses and its environment."""
+
+    name: str
+    device: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def available_devices() -> list[str]:
+    """``["cuda:0", "cuda:1", …]`` for the visible GPUs, else ``["cpu"]``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return ["cpu"]
+
+
+def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None = None
+               ) -> list[Slot]:
+    """``jobs`` slots over ``devices`` (default: one per GPU, or one on the CPU).
+
+    A GPU slot sees only its GPU (``CUDA_VISIBLE_DEVICES``), so every worker uses ``cuda:0``;
+    more jobs than GPUs share them round robin. CPU slots split the cores between them.
+    """
+    gpus = [d for d in devices if d.startswith("cuda")]
+    if gpus:
+        count = jobs or len(gpus)
+        slots = []
+        for i in range(count):
+            gpu = gpus[i % len(gpus)]
+            index = gpu.split(":", 1)[1] if ":" in gpu else "0"
+            slots.append(Slot(f"{gpu}#{i // len(gpus)}" if count > len(gpus) else gpu, "cuda:0",
+                              {"CUDA_VISIBLE_DEVICES": index}))
+        return slots
+    count = jobs or 1
+    cores = cores or os.cpu_count() or 1
+    threads = str(max(1, cores // count))
+    return [Slot(f"cpu#{i}" if count > 1 else "cpu", "cpu",
+                 {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads})
+            for i in range(count)]

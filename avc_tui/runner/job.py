@@ -1,0 +1,126 @@
+"""Running one registered experiment: in the foreground (``avc run``) or in a worker process.
+
+:func:`execute` marks the experiment running, streams its events into the registry, and records
+how it ended: ``finished`` with its metrics and artifacts, ``cancelled`` (SIGTERM, Ctrl-C or
+``avc cancel``; the last epoch's checkpoint is kept for ``avc resume``), or ``failed`` with the
+error (the whole traceback for an unexpected one).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from avc_tui.registry import Registry
+from avc_tui.runner.recorder import RegistryRecorder
+from core.errors import AvcError
+from core.events import EventCallback
+from core.experiment import ExperimentResult, run_experiment
+from core.features import resolve_device
+
+PACKAGES = ("avc", "torch", "torchvision", "timm", "av", "decord", "numpy")
+ARTIFACTS = (("config", "config.json"), ("checkpoint", "checkpoint.pt"), ("checkpoint", "best.pt"),
+             ("metrics", "metrics.jsonl"), ("result", "result.json"), ("log", "worker.log"))
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_revision() -> str | None:
+    """The avc checkout's commit, when avc runs from a git checkout."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT or a registry cancel request; the engine polls it between steps."""
+
+    def __init__(self, recorder: RegistryRecorder) -> None:
+        self.recorder = recorder
+        self.signalled = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.signalled.is_set() or self.recorder.cancel_requested
+
+    def handle(self, signum, _frame) -> None:
+        self.signalled.set()
+
+
+def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
+            callbacks: Sequence[EventCallback] = (), device: str | None = None,
+            num_workers: int | None = None, skip_unreadable: bool = False,
+            cache_dir: str | None = None,
+            on_signal: Callable[[], None] | None = None) -> str:
+    """Run experiment ``experiment_id`` to its end; returns its final status.
+
+    ``device`` overrides the configured one (the runner assigns devices). Expected failures are
+    recorded, not raised; the caller reads them back from the registry.
+    """
+    row = registry.get(experiment_id)
+    config = registry.config(experiment_id)
+    # A run lost before its first epoch ended has nothing to resume from: it starts over.
+    resume = resume and (Path(row.run_dir) / "checkpoint.pt").is_file()
+    if device is not None:
+        config = config.with_changes(train={"device": device})
+    registry.mark_running(experiment_id, device=str(resolve_device(config.train.device)),
+                          versions=package_versions(), git_revision=git_revision())
+    recorder = RegistryRecorder(registry, experiment_id)
+    stop = StopFlag(recorder)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, stop.handle)
+    try:
+        with recorder:
+            result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
+                                    callbacks=[recorder, *callbacks], should_stop=stop,
+                                    resume=resume, num_workers=num_workers,
+                                    skip_unreadable=skip_unreadable)
+        _record_artifacts(registry, experiment_id, Path(row.run_dir))
+        if result.cancelled:
+            registry.finish(experiment_id, "cancelled")
+            return "cancelled"
+        registry.finish(experiment_id, "finished", result=_summary(result))
+        return "finished"
+    except AvcError as error:
+        message = error.message + (f" (hint: {error.hint})" if error.hint else "")
+        registry.finish(experiment_id, "failed", error=message)
+        return "failed"
+    except Exception:  # noqa: BLE001 - an unexpected failure is stored with its traceback
+        registry.finish(experiment_id, "failed", error=traceback.format_exc())
+        return "failed"
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _summary(result: ExperimentResult) -> dict:
+    body = result.to_dict()
+    body.pop("history", None)  # the history is in the metric points
+    return body
+
+
+def _record_artifacts(registry: Registry, experiment_id: int, run_dir: Path) -> None:
+    for kind, name in ARTIFACTS:
+        path = run_dir / name
+        if path.is_file():
+            registry.add_artifact(experiment_id, kind, path)

@@ -1,0 +1,116 @@
+"""An engine event callback that streams an experiment's progress into the registry.
+
+Metric points are buffered and written in one transaction about once a second (not one per
+point); every write doubles as a heartbeat and tells whether a cancel was requested. A background
+thread keeps the heartbeat going while the engine is busy in a long step (a slow video, a big
+epoch), so a live worker is never taken for lost.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from avc_tui.registry import Point, Registry, now
+from core.events import (
+    EpochFinished,
+    Event,
+    ExtractionFinished,
+    StepFinished,
+    TrainingStarted,
+    VideoExtracted,
+)
+
+FLUSH_SECONDS = 1.0
+HEARTBEAT_SECONDS = 5.0
+
+# The per-epoch record of core.train: key → (split, metric name) in the registry.
+EPOCH_KEYS = {
+    "train_loss": ("train", "loss"), "train_acc": ("train", "acc"),
+    "val_loss": ("val", "loss"), "val_acc": ("val", "acc"), "val_top5": ("val", "top5"),
+    "lr": ("train", "lr"), "seconds": ("train", "epoch_seconds"),
+}
+
+
+class RegistryRecorder:
+    """Callback for :func:`core.experiment.run_experiment` that records to ``registry``.
+
+    Use as a context manager: it starts the heartbeat thread and flushes on exit.
+    ``cancel_requested`` turns true when someone asked to cancel the run (``avc cancel``).
+    """
+
+    def __init__(self, registry: Registry, experiment_id: int, *,
+                 flush_seconds: float = FLUSH_SECONDS,
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+        self.registry = registry
+        self.experiment_id = experiment_id
+        self.flush_seconds = flush_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.cancel_requested = False
+        self.written = 0
+        self._buffer: list[Point] = []
+        self._lock = threading.Lock()
+        self._last_flush = time.monotonic()
+        self._epoch = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True, name="avc-heartbeat")
+
+    def __enter__(self) -> RegistryRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.heartbeat_seconds + 1)
+        self.flush()
+
+    def __call__(self, event: Event) -> None:
+        stamp = now()
+        if isinstance(event, StepFinished):
+            self._epoch = event.epoch
+            self._add(Point(event.global_step, event.epoch, "train", "step_loss", event.loss,
+                            stamp))
+            self._add(Point(event.global_step, event.epoch, "train", "step_acc", event.accuracy,
+                            stamp))
+        elif isinstance(event, EpochFinished):
+            self._epoch = event.epoch
+            step = int(event.metrics.get("step", event.epoch))
+            for name, value in event.metrics.items():
+                if name in EPOCH_KEYS and value is not None:
+                    split, key = EPOCH_KEYS[name]
+                    self._add(Point(step, event.epoch, split, key, float(value), stamp))
+            self.flush()  # an epoch's numbers are what a dashboard waits for
+        elif isinstance(event, TrainingStarted):
+            # A resumed run repeats the epochs after its checkpoint: forget their old points.
+            self.flush()
+            self.registry.drop_points_after(self.experiment_id, event.start_epoch)
+            self.registry.update(self.experiment_id, epochs=event.epochs)
+        elif isinstance(event, VideoExtracted):
+            self._add(Point(event.done, 0, "extract", "videos_done", event.done, stamp))
+        elif isinstance(event, ExtractionFinished):
+            self._add(Point(event.total_videos, 0, "extract", "frames_per_second",
+                            event.frames / event.seconds if event.seconds > 0 else 0.0, stamp))
+            self.flush()
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def _add(self, point: Point) -> None:
+        with self._lock:
+            self._buffer.append(point)
+
+    def flush(self) -> None:
+        """Write buffered points (one transaction) and heartbeat."""
+        with self._lock:
+            points, self._buffer = self._buffer, []
+            self._last_flush = time.monotonic()
+        self.written += self.registry.add_points(self.experiment_id, points)
+        if self.registry.heartbeat(self.experiment_id, epoch=self._epoch or None):
+            self.cancel_requested = True
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.heartbeat_seconds):
+            try:
+                if self.registry.heartbeat(self.experiment_id):
+                    self.cancel_requested = True
+            except Exception:  # noqa: BLE001 - a missed beat must not kill the run
+                continue

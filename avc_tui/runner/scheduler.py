@@ -1,0 +1,82 @@
+"""Running many registered experiments through an executor, at most one per slot at a time.
+
+Jobs of the same backbone may run at once: the feature cache's per-extraction lock makes the
+first one extract and the others wait and then read its features, so each backbone is extracted
+once however the jobs interleave.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avc_tui.registry import Registry
+from avc_tui.runner.devices import Slot
+from avc_tui.runner.executor import Executor, Job, JobHandle
+
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class Schedule:
+    """What :func:`run_all` did: the worker exit status of every job, and any left unstarted."""
+
+    exit_codes: dict[int, int] = field(default_factory=dict)
+    unstarted: list[int] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executor,
+            slots: Sequence[Slot], *, resume: bool = False, options: Sequence[str] = (),
+            on_tick: Callable[[dict[int, str]], None] | None = None,
+            poll_seconds: float = POLL_SECONDS) -> Schedule:
+    """Run every experiment, filling free slots as jobs end; returns when all have ended.
+
+    ``on_tick`` receives {experiment id: slot name} of the running jobs after each poll. Ctrl-C
+    stops the running workers (each saves and marks its run cancelled) and cancels the rest.
+    """
+    pending = deque(experiment_ids)
+    free = list(slots)
+    running: dict[int, tuple[JobHandle, Slot]] = {}
+    schedule = Schedule()
+    try:
+        while pending or running:
+            while pending and free:
+                experiment_id = pending.popleft()
+                slot = free.pop(0)
+                run_dir = Path(registry.get(experiment_id).run_dir)
+                job = Job(experiment_id, registry.url, slot, run_dir / "worker.log",
+                          resume=resume, options=list(options))
+                running[experiment_id] = (executor.submit(job), slot)
+            for experiment_id, (handle, slot) in list(running.items()):
+                code = handle.poll()
+                if code is not None:
+                    schedule.exit_codes[experiment_id] = code
+                    del running[experiment_id]
+                    free.append(slot)
+                    _settle(registry, experiment_id, code)
+            if on_tick is not None:
+                on_tick({i: slot.name for i, (_, slot) in running.items()})
+            if running:
+                time.sleep(poll_seconds)
+    except KeyboardInterrupt:
+        schedule.interrupted = True
+        for handle, _ in running.values():
+            handle.terminate()
+        for experiment_id, (handle, _) in running.items():
+            schedule.exit_codes[experiment_id] = handle.wait()
+            _settle(registry, experiment_id, schedule.exit_codes[experiment_id])
+        for experiment_id in pending:
+            registry.finish(experiment_id, "cancelled")
+    schedule.unstarted = list(pending) if schedule.interrupted else []
+    return schedule
+
+
+def _settle(registry: Registry, experiment_id: int, code: int) -> None:
+    """A worker that died without recording its end (killed, crashed in C code) is lost."""
+    if registry.get(experiment_id).status in ("queued", "running"):
+        registry.finish(experiment_id, "lost", error=f"the worker exited with status {code} "
+                                                     "without recording an end")

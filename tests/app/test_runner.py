@@ -1,0 +1,149 @@
+"""The job runner: device slots, real worker processes that are killed, cancelled and resumed,
+failures stored, and a grid whose parallel jobs share one extraction per backbone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from avc_tui.registry import Registry
+from avc_tui.runner.devices import Slot, plan_slots
+from avc_tui.runner.executor import Job, LocalExecutor
+from avc_tui.runner.job import execute
+from avc_tui.runner.scheduler import run_all
+
+CPU = Slot("cpu", "cpu", {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
+
+
+def test_one_job_per_gpu() -> None:
+    slots = plan_slots(["cuda:0", "cuda:1"])
+    assert [(s.name, s.device, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == [
+        ("cuda:0", "cuda:0", "0"), ("cuda:1", "cuda:0", "1")]
+    shared = plan_slots(["cuda:0", "cuda:1"], 3)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in shared] == ["0", "1", "0"]
+    assert len({s.name for s in shared}) == 3
+
+
+def test_cpu_jobs_split_the_cores() -> None:
+    [one] = plan_slots(["cpu"], cores=8)
+    assert (one.device, one.env["OMP_NUM_THREADS"], one.env["CUDA_VISIBLE_DEVICES"]) == \
+        ("cpu", "8", "")
+    two = plan_slots(["cpu"], 2, cores=8)
+    assert [s.env["OMP_NUM_THREADS"] for s in two] == ["4", "4"]
+    assert plan_slots(["cpu"], 4, cores=2)[0].env["OMP_NUM_THREADS"] == "1"
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _register(registry: Registry, easy_config, easy_dataset: Path, tmp_path: Path,
+              head: str = "cnn-lstm", **train):
+    return registry.create(easy_config(easy_dataset, head, **train),
+                           runs_root=tmp_path / "runs")
+
+
+def _submit(registry: Registry, row, tmp_path: Path, *, resume: bool = False):
+    options = ["--workers", "0", "--cache-dir", str(tmp_path / "cache")]
+    return LocalExecutor().submit(Job(row.id, registry.url, CPU, Path(row.run_dir) / "worker.log",
+                                      resume=resume, options=options))
+
+
+def test_kill_9_then_resume_completes_with_history_intact(easy_dataset: Path, easy_config,
+                                                          tmp_path: Path) -> None:
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = _register(registry, easy_config, easy_dataset, tmp_path, epochs=40)
+        handle = _submit(registry, row, tmp_path)
+        _wait_for(lambda: registry.get(row.id).epoch >= 3)
+        os.kill(handle.pid, signal.SIGKILL)
+        handle.wait()
+        before = {(p.epoch, p.key) for p in registry.points(row.id) if p.split == "val"}
+        assert before, "epochs committed before the kill are in the registry"
+        assert registry.mark_lost() == [row.id]
+        assert registry.get(row.id).status == "lost"
+
+        status = execute(registry, row.id, resume=True, num_workers=0,
+                         cache_dir=str(tmp_path / "cache"))
+        assert status == "finished", registry.get(row.id).error
+        done = registry.get(row.id)
+        assert done.status == "finished" and done.epoch == 40 and done.test_top1 is not None
+        val_acc = [p.epoch for p in registry.points(row.id, key="acc") if p.split == "val"]
+        assert sorted(val_acc) == list(range(1, 41)), "every epoch once, none lost or doubled"
+        kinds = {a.kind for a in registry.artifacts(row.id)}
+        assert {"config", "checkpoint", "metrics", "result", "log"} <= kinds
+
+
+def test_sigterm_cancels_after_saving(easy_dataset: Path, easy_config, tmp_path: Path) -> None:
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = _register(registry, easy_config, easy_dataset, tmp_path, epochs=200)
+        handle = _submit(registry, row, tmp_path)
+        _wait_for(lambda: registry.get(row.id).epoch >= 2)
+        registry.request_cancel(row.id)  # seen at the next heartbeat / flush
+        assert handle.wait(timeout=60) == 130
+        cancelled = registry.get(row.id)
+        assert cancelled.status == "cancelled"
+        assert (Path(cancelled.run_dir) / "checkpoint.pt").is_file()
+
+
+def test_a_failure_is_stored(easy_dataset: Path, easy_config, tmp_path: Path) -> None:
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = registry.create(easy_config(tmp_path / "gone"), runs_root=tmp_path / "runs")
+        handle = _submit(registry, row, tmp_path)
+        assert handle.wait(timeout=60) == 1
+        failed = registry.get(row.id)
+        assert failed.status == "failed" and "gone" in failed.error
+
+
+def test_grid_jobs_in_parallel_share_one_extraction(easy_dataset: Path, easy_config,
+                                                    tmp_path: Path) -> None:
+    with Registry(str(tmp_path / "r.db")) as registry:
+        rows = [_register(registry, easy_config, easy_dataset, tmp_path, head=h, epochs=2)
+                for h in ("cnn-lstm", "cnn-lstm-attention", "cnn-attention-lstm")]
+        slots = [Slot(f"cpu#{i}", "cpu", {"OMP_NUM_THREADS": "1"}) for i in range(2)]
+        seen: set[int] = set()
+        schedule = run_all(registry, [r.id for r in rows], LocalExecutor(), slots,
+                           options=["--workers", "0", "--cache-dir", str(tmp_path / "cache")],
+                           on_tick=lambda running: seen.update([len(running)]),
+                           poll_seconds=0.1)
+        assert schedule.exit_codes == {r.id: 0 for r in rows}
+        assert max(seen) == 2, "two jobs ran at once"
+        extracted = sum(len([p for p in registry.points(r.id) if p.key == "videos_done"])
+                        for r in rows)
+        assert extracted == 80, "each video extracted once across all jobs"
+        assert all(registry.get(r.id).status == "finished" for r in rows)
+
+
+@pytest.mark.parametrize("code", [-9, 3])
+def test_a_worker_that_dies_silently_is_lost(tmp_path: Path, easy_config, easy_dataset: Path,
+                                             code: int) -> None:
+    class Dead:
+        def __init__(self, job):
+            self.job, self.pid = job, 0
+
+        def poll(self):
+            return code
+
+        def wait(self, timeout=None):
+            return code
+
+        def terminate(self):
+            pass
+
+    class DeadExecutor:
+        def submit(self, job):
+            return Dead(job)
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = _register(registry, easy_config, easy_dataset, tmp_path)
+        run_all(registry, [row.id], DeadExecutor(), [CPU], poll_seconds=0)
+        lost = registry.get(row.id)
+        assert lost.status == "lost" and str(code) in lost.error
