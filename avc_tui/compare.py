@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from avc_tui.registry.models import Experiment
 
 # ABDN's table: average accuracy on UCF-101 and on Sports-1M-99, random 70/30 splits, last epoch.
 PAPER = {
@@ -31,15 +31,12 @@ PAPER_ROWS = {"vgg16": "VGG16", "vgg19": "VGG19", "inceptionv3": "InceptionV3",
 FORMATS = ("table", "csv", "markdown", "latex", "json")
 
 
-def runs_frame(rows: Sequence[Experiment]) -> pd.DataFrame:
-    """One row per finished experiment with a test accuracy."""
-    records = [{"id": r.id, "name": r.name, "dataset": r.dataset, "backbone": r.backbone,
-                "head": r.head, "preset": r.preset, "seed": r.seed, "top1": r.test_top1,
-                "top5": r.test_top5}
-               for r in rows if r.status == "finished" and r.test_top1 is not None]
-    return pd.DataFrame.from_records(
-        records, columns=["id", "name", "dataset", "backbone", "head", "preset", "seed", "top1",
-                          "top5"])
+COLUMNS = ["id", "name", "dataset", "backbone", "head", "preset", "seed", "top1", "top5"]
+
+
+def runs_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per finished experiment (``Registry.results()`` records)."""
+    return pd.DataFrame.from_records(list(records), columns=COLUMNS)
 
 
 def best_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
@@ -50,13 +47,14 @@ def best_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates(["backbone", "head"]).sort_values("id")
 
 
-def comparison(rows: Sequence[Experiment], *, paper: str | None = None) -> pd.DataFrame:
+def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None
+               ) -> pd.DataFrame:
     """Backbone (rows, the paper's order first) × head (columns) of the best test top-1 in
     percent.
 
     ``paper`` (``ucf101`` or ``sports1m``) adds a "<mode> (paper)" column beside each ABDN mode.
     """
-    best = best_per_cell(runs_frame(rows))
+    best = best_per_cell(runs_frame(records))
     present_backbones = set(best["backbone"]) if not best.empty else set()
     present_heads = set(best["head"]) if not best.empty else set()
     backbones = [b for b in PAPER_ROWS if b in present_backbones or paper is not None]

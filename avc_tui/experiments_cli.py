@@ -132,7 +132,8 @@ def grid(
         schedule = run_all(registry, ids, LocalExecutor(), slots,
                            options=_worker_options(workers, cache_dir, False), on_tick=tick)
         tick({})
-        _print_comparison(registry.list(), None, "table", ids=set(ids))
+        _print_comparison([r for r in registry.results() if r["id"] in set(ids)], None,
+                          "table")
         failed = [i for i in ids if registry.get(i).status != "finished"]
     if schedule.interrupted:
         raise typer.Exit(130)
@@ -157,22 +158,29 @@ def list_experiments(
     sort: Annotated[str, typer.Option(help="Sort by a column: id, name, status, test_top1, "
                                       "created_at, …")] = "id",
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many: the last ones in "
+                                                 "the sort order (default 50 in the table, all "
+                                                 "with --json; 0 for all).")] = None,
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
     """List the experiments of the registry."""
     if status is not None and status not in STATUSES:
         raise RegistryError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+    filters = dict(status=status, dataset=dataset, backbone=backbone, head=head, tag=tag)
+    if limit is None:
+        limit = 0 if as_json else 50
     with Registry(db, create=False) as registry:
         registry.mark_lost()
-        rows = registry.list(status=status, dataset=dataset, backbone=backbone, head=head,
-                             tag=tag, sort=sort, descending=desc, limit=limit)
+        # The last `limit` rows in the sort order: fetched in reverse, shown in order.
+        rows = registry.list(**filters, sort=sort, descending=not desc, limit=limit,
+                             light=True)[::-1]
+        total = registry.count(**filters) if limit and len(rows) == limit else len(rows)
     if as_json:
         typer.echo(json.dumps([_row_dict(r) for r in rows], indent=2, default=str))
         return
     custom = any(r.name != f"{r.backbone}/{r.head}" for r in rows)
-    table = Table(title=f"{len(rows)} experiments", title_justify="left", box=box.SIMPLE_HEAD,
+    table = Table(title=f"{total} experiments", title_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, padding=(0, 1))
     widths = {"id": 3, "status": 9, "backbone": 8, "head": 18, "epoch": 5, "top-1": 5,
               "dataset": 6, "created": 11}
@@ -190,6 +198,8 @@ def list_experiments(
             cells.append("" if r.name == f"{r.backbone}/{r.head}" else r.name)
         table.add_row(*cells)
     console.print(table)
+    if total > len(rows):
+        console.print(f"[dim]showing the last {len(rows)} of {total}; --limit 0 shows all[/]")
 
 
 def _row_dict(r) -> dict:
@@ -289,16 +299,14 @@ def compare(
     if paper is not None and paper not in PAPER:
         raise RegistryError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}")
     with Registry(db, create=False) as registry:
-        rows = registry.list(dataset=dataset, tag=tag)
-    _print_comparison(rows, paper, fmt)
+        records = registry.results(dataset=dataset, tag=tag)
+    _print_comparison(records, paper, fmt)
 
 
-def _print_comparison(rows, paper: str | None, fmt: str, ids: set[int] | None = None) -> None:
+def _print_comparison(records: list[dict], paper: str | None, fmt: str) -> None:
     from avc_tui.compare import comparison, render
 
-    if ids is not None:
-        rows = [r for r in rows if r.id in ids]
-    table = comparison(rows, paper=paper)
+    table = comparison(records, paper=paper)
     if fmt != "table":
         typer.echo(render(table, fmt))
         return

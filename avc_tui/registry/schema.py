@@ -9,18 +9,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest revision in migrations/versions (a test checks that they agree). Knowing it without
+# Alembic lets a registry that is already current open without importing Alembic at all.
+HEAD = "0002"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -28,15 +35,25 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
+    """The newest revision, as Alembic reads it from the migration scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The database's revision; None for a database without avc's tables."""
+    from sqlalchemy import inspect
+
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database of ``engine`` to ``revision``."""
+    from alembic import command
+
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
 
@@ -49,14 +66,16 @@ def ensure_schema(engine: Engine) -> None:
     """
     from avc_tui.registry.store import RegistryError
 
-    script = ScriptDirectory.from_config(alembic_config())
-    head = script.get_current_head()
-    known = {rev.revision for rev in script.walk_revisions()}
     for attempt in range(5):
         with engine.connect() as connection:
             current = current_revision(connection)
-        if current == head:
+        if current == HEAD:
             return
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(alembic_config())
+        head = script.get_current_head()
+        known = {rev.revision for rev in script.walk_revisions()}
         if current is not None and current not in known:
             raise RegistryError(
                 f"the registry was written by a newer avc (schema revision {current}; this avc "

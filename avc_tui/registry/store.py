@@ -15,10 +15,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    String,
+    cast,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, sessionmaker
 
 from avc_tui.registry.models import (
     ACTIVE,
@@ -176,29 +186,52 @@ class Registry:
 
     def list(self, *, status: str | None = None, dataset: str | None = None,
              backbone: str | None = None, head: str | None = None, tag: str | None = None,
-             sort: str = "id", descending: bool = False, limit: int | None = None
-             ) -> list[Experiment]:
-        """Experiments matching every given filter, sorted by ``sort`` (a column name)."""
-        query = select(Experiment)
-        for column, value in ((Experiment.status, status), (Experiment.dataset, dataset),
-                              (Experiment.backbone, backbone), (Experiment.head, head)):
-            if value is not None:
-                query = query.where(column == value)
+             sort: str = "id", descending: bool = False, limit: int | None = None,
+             light: bool = False) -> list[Experiment]:
+        """Experiments matching every given filter, sorted by ``sort`` (a column name).
+
+        ``light`` leaves the config and result documents unloaded (for listings).
+        """
         order = getattr(Experiment, sort, None)
-        if order is None or sort.startswith("_"):
+        if order is None or sort.startswith("_") or sort not in Experiment.__table__.columns:
             raise RegistryError(f"cannot sort by {sort!r}",
                                 hint="sort by id, name, status, backbone, head, test_top1, "
                                      "created_at, …")
+        query = _filtered(select(Experiment), status=status, dataset=dataset,
+                          backbone=backbone, head=head, tag=tag)
         query = query.order_by(order.desc() if descending else order, Experiment.id)
+        if light:
+            query = query.options(defer(Experiment.config), defer(Experiment.result))
+        if limit:
+            query = query.limit(limit)
         with self.session() as s:
             rows = list(s.scalars(query))
-        if tag is not None:  # tags are a JSON list: filtered here, portably
-            rows = [r for r in rows if tag in (r.tags or [])]
-        return rows[:limit] if limit else rows
+        return [r for r in rows if tag is None or tag in (r.tags or [])]
 
-    def count(self) -> int:
+    def results(self, *, dataset: str | None = None, tag: str | None = None
+                ) -> list[dict[str, Any]]:
+        """The finished experiments with a test accuracy, as plain records (one narrow query:
+        what the comparison table needs, fast on large registries)."""
+        columns = (Experiment.id, Experiment.name, Experiment.dataset, Experiment.backbone,
+                   Experiment.head, Experiment.preset, Experiment.seed, Experiment.tags,
+                   Experiment.test_top1.label("top1"), Experiment.test_top5.label("top5"))
+        query = _filtered(select(*columns), status="finished", dataset=dataset, backbone=None,
+                          head=None, tag=tag).where(Experiment.test_top1.is_not(None))
         with self.session() as s:
-            return int(s.scalar(select(func.count(Experiment.id))) or 0)
+            rows = [dict(r._mapping) for r in s.execute(query.order_by(Experiment.id))]
+        if tag is not None:
+            rows = [r for r in rows if tag in (r["tags"] or [])]
+        for r in rows:
+            del r["tags"]
+        return rows
+
+    def count(self, *, status: str | None = None, dataset: str | None = None,
+              backbone: str | None = None, head: str | None = None,
+              tag: str | None = None) -> int:
+        query = _filtered(select(func.count(Experiment.id)), status=status, dataset=dataset,
+                          backbone=backbone, head=head, tag=tag)
+        with self.session() as s:
+            return int(s.scalar(query) or 0)
 
     def delete(self, experiment_id: int) -> Experiment:
         row = self.get(experiment_id)
@@ -350,6 +383,18 @@ class Registry:
     def active(self) -> list[Experiment]:
         with self.session() as s:
             return list(s.scalars(select(Experiment).where(Experiment.status.in_(ACTIVE))))
+
+
+def _filtered(query, *, status: str | None, dataset: str | None, backbone: str | None,
+              head: str | None, tag: str | None):
+    for column, value in ((Experiment.status, status), (Experiment.dataset, dataset),
+                          (Experiment.backbone, backbone), (Experiment.head, head)):
+        if value is not None:
+            query = query.where(column == value)
+    if tag is not None:
+        # Tags are a JSON list; its text holds "tag" with the quotes, on SQLite and PostgreSQL.
+        query = query.where(cast(Experiment.tags, String).like(f'%"{tag}"%'))
+    return query
 
 
 def _reason(exc: DatabaseError) -> str:

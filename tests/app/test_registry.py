@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from avc_tui.registry import Point, Registry, RegistryError, now
-from avc_tui.registry.schema import head_revision, upgrade
+from avc_tui.registry.schema import HEAD, head_revision, upgrade
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 
 PG_URL = os.environ.get("AVC_TEST_PG_URL")
@@ -199,6 +199,10 @@ def test_bad_databases_are_clear_errors(tmp_path: Path) -> None:
         Registry("postgresql://avc@127.0.0.1:9/none?connect_timeout=2")
     with pytest.raises(RegistryError, match="is not a folder"):
         Registry(str(tmp_path / "no" / "such" / "dir.db"))
+
+
+def test_the_known_head_is_the_newest_migration() -> None:
+    assert HEAD == head_revision()
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
