@@ -21,13 +21,30 @@ from core.errors import AvcError, VideoDecodeError
 app = typer.Typer(
     name="avc",
     help="Attention-based video classification: reproduce ABDN and friends, run and compare them.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 data_app = typer.Typer(help="Datasets: write the bundled synthetic one, inspect a layout.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+
+
+@app.callback()
+def root(context: typer.Context) -> None:
+    """Attention-based video classification: reproduce ABDN and friends, run and compare them.
+
+    Without a command: the terminal UI in a terminal, this help otherwise.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    import sys
+
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        context.invoke(tui)
+        raise typer.Exit()
+    typer.echo(context.get_help())
+    raise typer.Exit()
 
 
 def handles_errors(command):
@@ -442,6 +459,15 @@ def demo(
     run_demo(directory, videos_per_class=videos_per_class, input_size=input_size,
              epochs=epochs, batch_size=batch_size, workers=workers, device=device, seed=seed,
              db=db)
+
+
+@app.command()
+@handles_errors
+def tui(db: Db = None) -> None:
+    """The terminal UI: live dashboard, experiment details, compare, predict, launch."""
+    from avc_tui.tui.app import AvcApp
+
+    AvcApp(db).run()
 
 
 def main() -> None:

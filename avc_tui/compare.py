@@ -29,6 +29,7 @@ PAPER_MODES = ("cnn-lstm", "cnn-lstm-attention", "cnn-attention-lstm")
 PAPER_ROWS = {"vgg16": "VGG16", "vgg19": "VGG19", "inceptionv3": "InceptionV3",
               "resnet50": "ResNet50", "xception": "Xception"}
 FORMATS = ("table", "csv", "markdown", "latex", "json")
+METRICS = ("top1", "top5")
 
 
 COLUMNS = ["id", "name", "dataset", "backbone", "head", "preset", "seed", "top1", "top5"]
@@ -39,22 +40,25 @@ def runs_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(list(records), columns=COLUMNS)
 
 
-def best_per_cell(frame: pd.DataFrame) -> pd.DataFrame:
-    """The best run (highest top-1, then the earliest) of every backbone × head cell."""
+def best_per_cell(frame: pd.DataFrame, metric: str = "top1") -> pd.DataFrame:
+    """The best run (highest ``metric``, then the earliest) of every backbone × head cell."""
+    frame = frame.dropna(subset=[metric])
     if frame.empty:
         return frame
-    ordered = frame.sort_values(["top1", "id"], ascending=[False, True])
+    ordered = frame.sort_values([metric, "id"], ascending=[False, True])
     return ordered.drop_duplicates(["backbone", "head"]).sort_values("id")
 
 
-def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None
-               ) -> pd.DataFrame:
+def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None,
+               metric: str = "top1") -> pd.DataFrame:
     """Backbone (rows, the paper's order first) × head (columns) of the best test top-1 in
     percent.
 
     ``paper`` (``ucf101`` or ``sports1m``) adds a "<mode> (paper)" column beside each ABDN mode.
     """
-    best = best_per_cell(runs_frame(records))
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}")
+    best = best_per_cell(runs_frame(records), metric)
     present_backbones = set(best["backbone"]) if not best.empty else set()
     present_heads = set(best["head"]) if not best.empty else set()
     backbones = [b for b in PAPER_ROWS if b in present_backbones or paper is not None]
@@ -63,7 +67,7 @@ def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None
     heads += sorted(present_heads - set(heads))
     table = pd.DataFrame(index=[PAPER_ROWS.get(b, b) for b in backbones], dtype=float)
     table.index.name = "CNN"
-    cells = ({(r.backbone, r.head): 100 * r.top1 for r in best.itertuples()}
+    cells = ({(r.backbone, r.head): 100 * getattr(r, metric) for r in best.itertuples()}
              if not best.empty else {})
     for head in heads:
         table[head] = [cells.get((b, head)) for b in backbones]

@@ -289,24 +289,28 @@ def compare(
                                                  "ucf101 or sports1m.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown, latex or "
                                      "json.")] = "table",
+    metric: Annotated[str, typer.Option(help="top1 or top5 test accuracy.")] = "top1",
     db: Db = None,
 ) -> None:
     """The backbone × attention-mode table of test accuracy (%), best run per cell."""
-    from avc_tui.compare import FORMATS, PAPER
+    from avc_tui.compare import FORMATS, METRICS, PAPER
 
+    if metric not in METRICS:
+        raise RegistryError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
     if fmt not in FORMATS:
         raise RegistryError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if paper is not None and paper not in PAPER:
         raise RegistryError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}")
     with Registry(db, create=False) as registry:
         records = registry.results(dataset=dataset, tag=tag)
-    _print_comparison(records, paper, fmt)
+    _print_comparison(records, paper, fmt, metric)
 
 
-def _print_comparison(records: list[dict], paper: str | None, fmt: str) -> None:
+def _print_comparison(records: list[dict], paper: str | None, fmt: str,
+                      metric: str = "top1") -> None:
     from avc_tui.compare import comparison, render
 
-    table = comparison(records, paper=paper)
+    table = comparison(records, paper=paper, metric=metric)
     if fmt != "table":
         typer.echo(render(table, fmt))
         return
@@ -314,7 +318,7 @@ def _print_comparison(records: list[dict], paper: str | None, fmt: str) -> None:
         console.print("no finished experiments to compare")
         return
     best = table[[c for c in table.columns if not c.endswith("(paper)")]].max().max()
-    out = Table(title="Test accuracy (%), best run per cell", title_justify="left")
+    out = Table(title=f"Test {metric} accuracy (%), best run per cell", title_justify="left")
     out.add_column("CNN", style="bold")
     for column in table.columns:
         out.add_column(column, justify="right",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from avc_tui.console import console
 from core.predict import Prediction
@@ -25,22 +26,21 @@ def attention_strip(weights: list[float]) -> str:
     return "".join(BLOCKS[max(1, round(w / top * (len(BLOCKS) - 1)))] for w in weights)
 
 
-def render_prediction(prediction: Prediction) -> None:
-    """Print the top-k table and, when the head has attention, the per-frame weights."""
+def prediction_renderables(prediction: Prediction) -> list:
+    """The top-k table and, when the head has attention, the per-frame weights, as Rich
+    renderables (printed by the CLI, shown by the TUI's predict screen)."""
     table = Table(title=f"{prediction.video} → [bold]{prediction.label}[/]", title_justify="left")
     table.add_column("class")
     table.add_column("probability", justify="right")
     table.add_column("")
     for name, prob in prediction.top:
         table.add_row(name, f"{100 * prob:.1f}%", f"[green]{bar(prob)}[/]")
-    console.print(table)
     note = (f"{prediction.frames_sampled} frames sampled, {prediction.frames_used} used "
             f"(sequence length {prediction.sequence_length})")
     if prediction.attention is None:
-        console.print(f"{note}; this head has no temporal attention", highlight=False)
-        return
-    console.print(f"attention over time ({note}):", highlight=False)
-    console.print(f"  [cyan]{attention_strip(prediction.attention)}[/]")
+        return [table, Text(f"{note}; this head has no temporal attention")]
+    strip = Text.assemble(f"attention over time ({note}):\n  ",
+                          (attention_strip(prediction.attention), "cyan"))
     frames = Table(box=None, show_header=True, pad_edge=False)
     frames.add_column("t (s)", justify="right")
     frames.add_column("weight", justify="right")
@@ -48,4 +48,10 @@ def render_prediction(prediction: Prediction) -> None:
     top = max(prediction.attention)
     for t, w in zip(prediction.times, prediction.attention):
         frames.add_row(f"{t:.1f}", f"{w:.3f}", f"[cyan]{bar(w / top if top else 0, 20)}[/]")
-    console.print(frames)
+    return [table, strip, frames]
+
+
+def render_prediction(prediction: Prediction) -> None:
+    """Print :func:`prediction_renderables` to the console."""
+    for renderable in prediction_renderables(prediction):
+        console.print(renderable, highlight=False)

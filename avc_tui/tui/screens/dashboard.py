@@ -1,0 +1,278 @@
+"""The dashboard: every experiment in one table that updates itself while runs stream."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from avc_tui.tui.data import Row, Snapshot, load_changes, load_snapshot
+
+STATUS_STYLE = {"queued": "dim", "running": "bold cyan", "finished": "green", "failed": "red",
+                "cancelled": "yellow", "lost": "magenta"}
+COLUMNS = (("id", "id"), ("status", "status"), ("dataset", "dataset"), ("backbone", "backbone"),
+           ("head", "head"), ("progress", "progress"), ("loss", "loss"), ("acc", "acc"),
+           ("best", "best"), ("started", "started"), ("duration", "duration"))
+SORT_KEYS = {
+    "id": lambda r: r.id, "status": lambda r: r.status, "dataset": lambda r: r.dataset,
+    "backbone": lambda r: r.backbone, "head": lambda r: r.head,
+    "progress": lambda r: r.epoch / r.epochs if r.epochs else 0.0,
+    "loss": lambda r: r.loss if r.loss is not None else float("inf"),
+    "acc": lambda r: r.acc if r.acc is not None else -1.0,
+    "best": lambda r: r.best if r.best is not None else -1.0,
+    "started": lambda r: r.started_at.timestamp() if r.started_at else 0.0,
+    "duration": lambda r: r.duration or 0.0,
+}
+EMPTY_HELP = """[b]No experiments yet.[/b]
+
+Press [b]n[/b] to launch a run or a grid here, or from a shell:
+
+  avc demo                                  the synthetic dataset and all 15 ABDN runs
+  avc run DATA -b vgg16 --head cnn-lstm-attention
+  avc grid DATA --jobs 2
+
+They appear here at once and stream while they train. [b]?[/b] lists every key."""
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    return str(timedelta(seconds=int(seconds)))
+
+
+def cells(row: Row) -> list:
+    progress = f"{row.epoch}/{row.epochs}" if row.epochs else str(row.epoch or "—")
+    if row.eta is not None:
+        progress += f" eta {_duration(row.eta)}"
+    return [
+        str(row.id), Text(row.status, style=STATUS_STYLE.get(row.status, "")), row.dataset,
+        row.backbone, row.head, progress,
+        "—" if row.loss is None else f"{row.loss:.4f}", _pct(row.acc), _pct(row.best),
+        row.started_at.strftime("%m-%d %H:%M") if row.started_at else "—",
+        _duration(row.duration),
+    ]
+
+
+class DashboardScreen(Screen):
+    """All experiments; running ones update live without a key press."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("c", "compare", "Compare"),
+        Binding("p", "predict", "Predict"),
+        Binding("n", "launch", "New run"),
+        Binding("x", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("s", "sort", "Sort"),
+        Binding("question_mark", "app.help", "Help", key_display="?"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+    POLL_SECONDS = 1.0
+    AUTO_FOCUS = "#experiments"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[int, Row] = {}
+        self.max_id = 0
+        self.total = 0
+        self.since = None
+        self.filter_text = ""
+        self.sort_column = "id"
+        self.sort_reverse = True
+        self.loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Input(placeholder="filter: text in id, name, status, dataset, backbone, head",
+                        id="filter")
+            yield Static(EMPTY_HELP, id="empty")
+            yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="summary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one("#empty").display = False
+        table = self.query_one(DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self.reload()
+        self.set_interval(self.POLL_SECONDS, self.poll)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="reload")
+    def reload(self) -> None:
+        snapshot = load_snapshot(self.app.registry)
+        self.app.call_from_thread(self.apply_snapshot, snapshot)
+
+    def apply_snapshot(self, snapshot: Snapshot) -> None:
+        self.rows = {r.id: r for r in snapshot.rows}
+        self.max_id, self.total, self.since = snapshot.max_id, snapshot.total, snapshot.taken_at
+        self.loaded = True
+        self.redraw()
+
+    def poll(self) -> None:
+        if self.loaded and self.since is not None:
+            self.fetch_changes(self.since, self.max_id)
+
+    @work(thread=True, exclusive=True, group="poll")
+    def fetch_changes(self, since, max_id: int) -> None:
+        from avc_tui.registry import now
+
+        taken = now() - timedelta(seconds=2)  # overlap: never miss an end between polls
+        rows = load_changes(self.app.registry, since, max_id)
+        self.app.call_from_thread(self.apply_changes, rows, taken)
+
+    def apply_changes(self, rows: list[Row], taken) -> None:
+        table = self.query_one(DataTable)
+        structural = False
+        for row in rows:
+            if row.id not in self.rows:
+                structural = True
+                self.total += 1
+            self.rows[row.id] = row
+            self.max_id = max(self.max_id, row.id)
+            if not structural and row.id in table.rows:
+                for (_, key), value in zip(COLUMNS, cells(row)):
+                    table.update_cell(str(row.id), key, value)
+        self.since = taken
+        if structural:
+            self.redraw()
+
+    def redraw(self) -> None:
+        table = self.query_one(DataTable)
+        selected = self.selected_id()
+        table.clear()
+        visible = [r for r in self.rows.values() if r.matches(self.filter_text)]
+        visible.sort(key=SORT_KEYS[self.sort_column], reverse=self.sort_reverse)
+        for row in visible:
+            table.add_row(*cells(row), key=str(row.id))
+        empty = not self.rows
+        self.query_one("#empty").display = empty
+        table.display = not empty
+        if selected is not None and str(selected) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(selected)))
+        shown = f"{len(visible)} shown" + (f" (filter: {self.filter_text!r})"
+                                           if self.filter_text else "")
+        more = f", the newest {len(self.rows)} loaded" if self.total > len(self.rows) else ""
+        direction = "↓" if self.sort_reverse else "↑"
+        self.query_one("#summary", Static).update(
+            f"{self.total} experiments{more}; {shown}; sorted by {self.sort_column} {direction}")
+
+    def selected_id(self) -> int | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - no valid cursor position
+            return None
+        return int(key.value) if key.value is not None else None
+
+    # --- actions ------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.redraw()
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.filter_text = ""
+        self.redraw()
+        self.query_one(DataTable).focus()
+
+    def action_sort(self) -> None:
+        names = [key for _, key in COLUMNS]
+        if self.sort_reverse:
+            self.sort_reverse = False
+        else:
+            self.sort_column = names[(names.index(self.sort_column) + 1) % len(names)]
+            self.sort_reverse = True
+        self.redraw()
+
+    @on(DataTable.HeaderSelected)
+    def header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = event.column_key.value
+        self.sort_reverse = not self.sort_reverse if key == self.sort_column else True
+        self.sort_column = key
+        self.redraw()
+
+    @on(DataTable.RowSelected)
+    def row_selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        from avc_tui.tui.screens.experiment import ExperimentScreen
+
+        experiment_id = self.selected_id()
+        if experiment_id is not None:
+            self.app.push_screen(ExperimentScreen(experiment_id))
+
+    def action_compare(self) -> None:
+        from avc_tui.tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen())
+
+    def action_predict(self) -> None:
+        from avc_tui.tui.screens.predict import PredictScreen
+
+        self.app.push_screen(PredictScreen(self.selected_id()))
+
+    def action_launch(self) -> None:
+        from avc_tui.tui.screens.launch import LaunchScreen
+
+        self.app.push_screen(LaunchScreen())
+
+    def action_cancel(self) -> None:
+        experiment_id = self.selected_id()
+        if experiment_id is not None:
+            self.app.cancel_experiment(experiment_id)
+
+    def action_resume(self) -> None:
+        experiment_id = self.selected_id()
+        if experiment_id is not None:
+            self.app.resume_experiment(experiment_id)
+
+    def action_delete(self) -> None:
+        from avc_tui.tui.screens.dialogs import ConfirmScreen
+
+        experiment_id = self.selected_id()
+        if experiment_id is None:
+            return
+        row = self.rows[experiment_id]
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed and self.app.delete_experiment(experiment_id):
+                self.rows.pop(experiment_id, None)
+                self.total -= 1
+                self.redraw()
+
+        self.app.push_screen(ConfirmScreen(f"Delete experiment {experiment_id} "
+                                           f"({row.name}, {row.status}) from the registry?"),
+                             answer)

@@ -1,0 +1,156 @@
+"""One experiment: live curves, config, timings, metrics, per-class accuracy, confusion heat map,
+artifacts, the error of a failed run and the tail of its log."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from avc_tui.tui.data import Curves, Detail, load_detail, load_points
+from avc_tui.tui.screens.dashboard import STATUS_STYLE, _duration, _pct
+from avc_tui.tui.widgets.chart import Chart
+from avc_tui.tui.widgets.heatmap import confusion_heatmap
+
+
+class ExperimentScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("x", "cancel", "Cancel"),
+        Binding("r", "resume", "Resume"),
+        Binding("p", "predict", "Predict"),
+    ]
+    POLL_SECONDS = 1.0
+
+    def __init__(self, experiment_id: int) -> None:
+        super().__init__()
+        self.experiment_id = experiment_id
+        self.curves = Curves()
+        self.detail: Detail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static(id="title")
+            with Horizontal(id="charts"):
+                yield Chart("loss", id="loss-chart")
+                yield Chart("accuracy", id="acc-chart")
+            yield Static(id="info", classes="panel")
+            yield Static(id="metrics", classes="panel")
+            yield Static(id="confusion", classes="panel")
+            yield Static(id="artifacts", classes="panel")
+            yield Static(id="error", classes="panel")
+            yield Static(id="log", classes="panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+        self.set_interval(self.POLL_SECONDS, self.refresh_data)
+
+    @work(thread=True, exclusive=True)
+    def refresh_data(self) -> None:
+        registry = self.app.registry
+        try:
+            detail = load_detail(registry, self.experiment_id)
+        except Exception as error:  # noqa: BLE001 - deleted meanwhile, database gone, …
+            self.app.call_from_thread(self.app.notify, str(error), severity="error")
+            return
+        points = load_points(registry, self.experiment_id, self.curves.last_id)
+        self.app.call_from_thread(self.show, detail, points)
+
+    def show(self, detail: Detail, points) -> None:
+        self.detail = detail
+        if self.curves.add(points) or not self.query_one("#loss-chart", Chart).series:
+            series = self.curves.series
+            self.query_one("#loss-chart", Chart).set_series(
+                {k: v for k, v in series.items() if k.endswith("loss")})
+            self.query_one("#acc-chart", Chart).set_series(
+                {k: v for k, v in series.items() if k.endswith("acc")})
+        e = detail.experiment
+        title = Text()
+        title.append(f"{e.id} {e.name}  ", style="bold")
+        title.append(e.status, style=STATUS_STYLE.get(e.status, ""))
+        if e.status == "running" and e.epochs:
+            title.append(f"  epoch {e.epoch}/{e.epochs}")
+        self.query_one("#title", Static).update(title)
+        self.query_one("#info", Static).update(self._info(e))
+        self.query_one("#metrics", Static).update(self._metrics(e))
+        result = e.result or {}
+        test = result.get("test") or {}
+        confusion = self.query_one("#confusion", Static)
+        confusion.display = bool(test.get("confusion"))
+        if test.get("confusion"):
+            confusion.update(confusion_heatmap(result.get("classes", []), test["confusion"]))
+        artifacts = self.query_one("#artifacts", Static)
+        artifacts.display = bool(detail.artifacts)
+        if detail.artifacts:
+            table = Table("kind", "path", "size", "sha256", title="Artifacts",
+                          title_justify="left", box=None)
+            for a in detail.artifacts:
+                table.add_row(a.kind, a.path, f"{a.size:,}", a.sha256[:12])
+            artifacts.update(table)
+        error = self.query_one("#error", Static)
+        error.display = bool(e.error)
+        if e.error:
+            error.update(Text.assemble(("Error\n", "bold red"), e.error.strip()))
+        log = self.query_one("#log", Static)
+        log.display = bool(detail.log_tail)
+        if detail.log_tail:
+            log.update(Text.assemble(("Log (tail)\n", "bold"), "\n".join(detail.log_tail)))
+
+    def _info(self, e) -> Table:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        duration = ((e.finished_at - e.started_at).total_seconds()
+                    if e.finished_at and e.started_at else None)
+        config = e.config or {}
+        rows = [
+            ("dataset", f"{e.dataset} (split {e.split})"), ("backbone", e.backbone),
+            ("head", e.head), ("preset", f"{e.preset}, seed {e.seed}"),
+            ("device", f"{e.device or '—'} on {e.host or '—'} (pid {e.pid or '—'})"),
+            ("created", str(e.created_at)), ("started", str(e.started_at or "—")),
+            ("finished", str(e.finished_at or "—")), ("duration", _duration(duration)),
+            ("heartbeat", str(e.heartbeat_at or "—")), ("run folder", e.run_dir),
+            ("features", json.dumps(config.get("features", {}))),
+            ("head config", json.dumps(config.get("head", {}))),
+            ("training", json.dumps(config.get("train", {}))),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        return table
+
+    def _metrics(self, e) -> Group | Text:
+        result = e.result or {}
+        test = result.get("test")
+        if not test:
+            return Text("final metrics appear when the run finishes", style="dim")
+        summary = Text(f"Test: top-1 {_pct(test.get('top1'))}%, top-5 "
+                       f"{_pct(test.get('top5'))}%, loss {test.get('loss', 0):.4f}",
+                       style="bold")
+        table = Table(box=None)
+        table.add_column("class")
+        table.add_column("accuracy", justify="right")
+        table.add_column("")
+        for name, acc in zip(result.get("classes", []), test.get("per_class", [])):
+            table.add_row(name, _pct(acc), "█" * int(20 * (acc or 0)))
+        return Group(summary, table)
+
+    def action_cancel(self) -> None:
+        self.app.cancel_experiment(self.experiment_id)
+
+    def action_resume(self) -> None:
+        self.app.resume_experiment(self.experiment_id)
+
+    def action_predict(self) -> None:
+        from avc_tui.tui.screens.predict import PredictScreen
+
+        self.app.push_screen(PredictScreen(self.experiment_id))

@@ -1,0 +1,271 @@
+"""The Textual UI, headless (``App.run_test`` and a Pilot): every screen and key binding,
+an empty registry, failed and lost runs, small terminals, and a real worker streaming."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable, Static
+
+from avc_tui.registry import Registry, now
+from avc_tui.runner.executor import Job, LocalExecutor
+from avc_tui.runner.job import execute
+from avc_tui.tui.app import AvcApp
+from avc_tui.tui.screens.compare import CompareScreen
+from avc_tui.tui.screens.dashboard import DashboardScreen
+from avc_tui.tui.screens.experiment import ExperimentScreen
+from avc_tui.tui.screens.launch import LaunchScreen
+from avc_tui.tui.screens.predict import PredictScreen
+from avc_tui.tui.widgets.chart import Chart
+from tests.app.test_runner import CPU
+
+
+def run(scenario, db: str, size=(120, 40)):
+    async def main():
+        app = AvcApp(db)
+        async with app.run_test(size=size) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, DashboardScreen)
+                        and app.screen.loaded)
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def until(pilot, predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the UI"
+        await pilot.pause(0.05)
+
+
+def text(widget: Static) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(width=200, file=io.StringIO(), record=True)
+    console.print(widget.content)
+    return console.export_text()
+
+
+@pytest.fixture(scope="module")
+def registry_with_runs(easy_dataset: Path, easy_config, tmp_path_factory) -> str:
+    """A registry with one finished (trained) run, one failed, one lost, one running."""
+    folder = tmp_path_factory.mktemp("tui")
+    db = str(folder / "experiments.db")
+    with Registry(db) as registry:
+        done = registry.create(easy_config(easy_dataset, "cnn-lstm-attention", epochs=3),
+                               runs_root=folder / "runs")
+        assert execute(registry, done.id, num_workers=0,
+                       cache_dir=str(folder / "cache")) == "finished"
+        failed = registry.create(easy_config(easy_dataset, seed=1), runs_root=folder / "runs")
+        registry.finish(failed.id, "failed", error="Traceback (most recent call last):\n"
+                                                  "RuntimeError: out of memory")
+        lost = registry.create(easy_config(easy_dataset, seed=2), runs_root=folder / "runs")
+        registry.update(lost.id, status="lost", epoch=4, epochs=12)
+        running = registry.create(easy_config(easy_dataset, seed=3), runs_root=folder / "runs")
+        registry.mark_running(running.id, device="cpu")
+        registry.update(running.id, host="another-host", pid=None, epoch=2, epochs=12)
+    return db
+
+
+def test_an_empty_registry_says_how_to_start(tmp_path: Path) -> None:
+    async def scenario(app, pilot):
+        assert app.screen.query_one("#empty").display
+        assert "avc demo" in text(app.screen.query_one("#empty", Static))
+        assert not app.screen.query_one(DataTable).display
+
+    run(scenario, str(tmp_path / "empty.db"))
+
+
+def test_dashboard_filter_sort_and_help(registry_with_runs: str) -> None:
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 4
+        statuses = {str(table.get_cell(k, "status")) for k in table.rows}
+        assert statuses == {"finished", "failed", "lost", "running"}
+        assert str(table.get_cell("1", "best")) != "—"
+        await pilot.press("slash", *"failed")
+        await until(pilot, lambda: table.row_count == 1)
+        await pilot.press("escape")
+        await until(pilot, lambda: table.row_count == 4)
+        await pilot.press("s")
+        assert "sorted by id ↑" in text(app.screen.query_one("#summary", Static))
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+
+    run(scenario, registry_with_runs)
+
+
+def test_experiment_screen_shows_results_and_errors(registry_with_runs: str) -> None:
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("1"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen)
+                    and app.screen.detail is not None)
+        screen = app.screen
+        assert screen.query_one("#confusion").display
+        assert "Test: top-1" in text(screen.query_one("#metrics", Static))
+        assert screen.query_one("#loss-chart", Chart).point_count == 6  # 3 epochs × train/val
+        assert screen.query_one("#artifacts").display
+        assert not screen.query_one("#error").display
+        await pilot.press("escape")
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("2"))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen)
+                    and app.screen.detail is not None)
+        assert "out of memory" in text(app.screen.query_one("#error", Static))
+
+    run(scenario, registry_with_runs)
+
+
+def test_cancel_resume_and_delete_keys(registry_with_runs: str, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(Path(registry_with_runs).read_bytes())
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("4"))
+        await pilot.press("x")
+        await pilot.pause(0.2)
+        assert app.registry.get(4).cancel_requested
+        table.move_cursor(row=table.get_row_index("1"))
+        await pilot.press("r")  # finished: refused with a notification, nothing changes
+        await pilot.pause(0.2)
+        assert app.registry.get(1).status == "finished"
+        table.move_cursor(row=table.get_row_index("2"))
+        await pilot.press("d")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.registry.count() == 4
+        await pilot.press("d")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
+        assert app.registry.count() == 3
+
+    run(scenario, str(copy))
+
+
+def test_compare_screen(registry_with_runs: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario(app, pilot):
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen)
+                    and app.screen.table_data is not None)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and "tinycnn" in str(table.get_cell_at((0, 0)))
+        app.screen.query_one("#paper").value = "ucf101"
+        await until(pilot, lambda: table.row_count == 6)
+        assert any("paper 94.5" in str(table.get_cell_at((r, 2))) for r in range(6))
+        await pilot.press("e")
+        await until(pilot, lambda: (tmp_path / "avc-compare.csv").exists())
+        assert "VGG16" in (tmp_path / "avc-compare.csv").read_text()
+
+    run(scenario, registry_with_runs)
+
+
+def test_predict_screen(registry_with_runs: str, easy_dataset: Path) -> None:
+    video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("1"))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PredictScreen))
+        screen = app.screen
+        assert screen.query_one("#experiment").value == "1"
+        screen.query_one("#video").value = str(video.parent / "missing.mp4")
+        await pilot.press("enter")
+        await until(pilot, lambda: "missing.mp4" in text(screen.query_one("#predict-error")))
+        screen.query_one("#video").value = str(video)
+        await pilot.press("enter")
+        await until(pilot, lambda: "attention" in text(screen.query_one("#answer")), 60)
+        assert text(screen.query_one("#predict-error")).strip() == ""
+        assert app.registry.predictions(1)
+
+    run(scenario, registry_with_runs)
+
+
+def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Path,
+                                      tmp_path: Path, monkeypatch) -> None:
+    copy = tmp_path / "copy.db"
+    copy.write_bytes(Path(registry_with_runs).read_bytes())
+    monkeypatch.chdir(tmp_path)
+
+    async def scenario(app, pilot):
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen)
+                    and len(app.screen.query_one("#backbones").options) > 5)
+        screen = app.screen
+        screen.query_one("#root").value = str(tmp_path / "nowhere")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "nowhere" in text(screen.query_one("#form-error")))
+        assert app.registry.count() == 4  # nothing registered
+        screen.query_one("#root").value = str(easy_dataset)
+        screen.query_one("#epochs").value = "0"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "at least 1" in text(screen.query_one("#form-error")))
+        screen.query_one("#epochs").value = "1"
+        screen.query_one("#weights").value = "none"
+        screen.query_one("#input-size").value = "64"
+        screen.query_one("#normalize").value = "video"
+        backbones = screen.query_one("#backbones")
+        backbones.deselect_all()
+        backbones.select("tinycnn")
+        heads = screen.query_one("#heads")
+        heads.deselect_all()
+        heads.select("cnn-lstm")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await until(pilot, lambda: "5" in app.screen.query_one(DataTable).rows, 10)
+        await until(pilot, lambda: app.registry.get(5).status == "finished", 120)
+
+    run(scenario, str(copy))
+
+
+def test_small_terminal_and_light_theme(registry_with_runs: str) -> None:
+    async def scenario(app, pilot):
+        await pilot.press("t")
+        assert app.theme == "textual-light"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen))
+        await pilot.press("escape", "n")
+        await until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+
+    run(scenario, registry_with_runs, size=(80, 24))
+
+
+def test_curves_grow_while_a_real_worker_streams(easy_dataset: Path, easy_config,
+                                                  tmp_path: Path) -> None:
+    db = str(tmp_path / "live.db")
+    with Registry(db) as registry:
+        row = registry.create(easy_config(easy_dataset, epochs=60), runs_root=tmp_path / "runs")
+    handle = LocalExecutor().submit(Job(row.id, f"sqlite:///{db}", CPU,
+                                        Path(row.run_dir) / "worker.log",
+                                        options=["--workers", "0", "--cache-dir",
+                                                 str(tmp_path / "cache")]))
+
+    async def scenario(app, pilot):
+        await until(pilot, lambda: "1" in app.screen.query_one(DataTable).rows)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen))
+        chart = app.screen.query_one("#loss-chart", Chart)
+        await until(pilot, lambda: chart.point_count >= 2, 120)
+        seen = chart.point_count
+        await until(pilot, lambda: chart.point_count >= seen + 4, 60)  # no key pressed
+        app.cancel_experiment(row.id)
+
+    try:
+        run(scenario, db)
+    finally:
+        handle.terminate()
+        handle.wait(timeout=60)
