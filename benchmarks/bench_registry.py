@@ -52,8 +52,10 @@ def _experiment(registry: Registry) -> int:
     return registry.create(config, run_dir="/runs/bench").id
 
 
-def record(url: str, experiment_id: int, seconds: float, result) -> None:
-    """Feed step events into a recorder for ``seconds``; put (points, lock errors) in result."""
+def record(url: str, experiment_id: int, seconds: float, result, steps_per_second: float = 0
+           ) -> None:
+    """Feed step events into a recorder for ``seconds`` (as fast as possible, or at
+    ``steps_per_second``); put (points written, lock errors) in ``result``."""
     errors = 0
     with Registry(url) as registry:
         recorder = RegistryRecorder(registry, experiment_id)
@@ -62,6 +64,8 @@ def record(url: str, experiment_id: int, seconds: float, result) -> None:
         with recorder:
             while time.monotonic() < deadline:
                 step += 1
+                if steps_per_second:
+                    time.sleep(1.0 / steps_per_second)
                 try:
                     recorder(StepFinished(1 + step // 1000, step % 1000, step, 1000, 0.5, 0.5, 16))
                 except OperationalError:

@@ -99,7 +99,8 @@ class MetricPoint(Base):
     experiment: Mapped[Experiment] = relationship(back_populates="points")
 
     # "Points newer than X for one experiment" is the TUI's polling query.
-    __table_args__ = (Index("ix_metric_points_experiment_id", "experiment_id", "id"),)
+    __table_args__ = (Index("ix_metric_points_experiment_id", "experiment_id", "id"),
+                      Index("ix_metric_points_experiment_key", "experiment_id", "key", "id"))
 
 
 class Artifact(Base):

@@ -327,17 +327,38 @@ class Registry:
         return len(rows)
 
     def points(self, experiment_id: int, *, after_id: int = 0, key: str | None = None,
-               limit: int | None = None) -> list[MetricPoint]:
-        """Metric points of one experiment with id > ``after_id`` (the TUI's polling query)."""
+               keys: Sequence[str] | None = None, limit: int | None = None
+               ) -> list[MetricPoint]:
+        """Metric points of one experiment with id > ``after_id`` (the TUI's polling query),
+        optionally only those of ``key`` or ``keys``."""
         query = (select(MetricPoint).where(MetricPoint.experiment_id == experiment_id,
                                            MetricPoint.id > after_id)
                  .order_by(MetricPoint.id))
         if key is not None:
             query = query.where(MetricPoint.key == key)
+        if keys is not None:
+            query = query.where(MetricPoint.key.in_(list(keys)))
         if limit is not None:
             query = query.limit(limit)
         with self.session() as s:
             return list(s.scalars(query))
+
+    def latest_epoch_metrics(self, experiment_id: int
+                             ) -> tuple[float | None, float | None, float | None]:
+        """(latest train loss, latest validation accuracy, best validation accuracy)."""
+        def one(query):
+            with self.session() as s:
+                return s.scalar(query)
+
+        base = select(MetricPoint.value).where(MetricPoint.experiment_id == experiment_id)
+        loss = one(base.where(MetricPoint.key == "loss", MetricPoint.split == "train")
+                   .order_by(MetricPoint.id.desc()).limit(1))
+        acc = one(base.where(MetricPoint.key == "acc", MetricPoint.split == "val")
+                  .order_by(MetricPoint.id.desc()).limit(1))
+        best = one(select(func.max(MetricPoint.value)).where(
+            MetricPoint.experiment_id == experiment_id, MetricPoint.key == "acc",
+            MetricPoint.split == "val"))
+        return loss, acc, best
 
     def drop_points_after(self, experiment_id: int, epoch: int) -> int:
         """Forget points of epochs after ``epoch`` (a resumed run repeats them)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from avc_tui.registry import Registry, now
 from avc_tui.registry.models import Experiment
 
-DASHBOARD_LIMIT = 2000
+DASHBOARD_LIMIT = 1000
 
 
 @dataclass
@@ -71,23 +71,15 @@ def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float 
 def _live_metrics(registry: Registry, rows: list[Experiment]
                   ) -> dict[int, tuple[float | None, float | None, float | None]]:
     """Latest train loss, latest and best validation accuracy of the running experiments."""
-    out = {}
-    for e in rows:
-        if e.status != "running":
-            continue
-        losses = registry.points(e.id, key="loss")
-        accs = [p.value for p in registry.points(e.id, key="acc") if p.split == "val"]
-        train = [p.value for p in losses if p.split == "train"]
-        out[e.id] = (train[-1] if train else None, accs[-1] if accs else None,
-                     max(accs) if accs else None)
-    return out
+    return {e.id: registry.latest_epoch_metrics(e.id) for e in rows if e.status == "running"}
 
 
 def load_snapshot(registry: Registry, limit: int = DASHBOARD_LIMIT) -> Snapshot:
     """Every experiment (the newest ``limit``), with live metrics for running ones."""
     registry.mark_lost()
     experiments = registry.list(sort="id", descending=True, limit=limit, light=True)
-    rows = [_row(e, _live_metrics(registry, experiments)) for e in experiments]
+    live = _live_metrics(registry, experiments)
+    rows = [_row(e, live) for e in experiments]
     return Snapshot(rows, registry.count(), max((r.id for r in rows), default=0))
 
 
@@ -147,4 +139,5 @@ class Curves:
 
 
 def load_points(registry: Registry, experiment_id: int, after_id: int):
-    return registry.points(experiment_id, after_id=after_id)
+    """The epoch-level points the curves draw (not the per-step ones), newer than ``after_id``."""
+    return registry.points(experiment_id, after_id=after_id, keys=("loss", "acc"))
