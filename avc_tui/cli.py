@@ -92,7 +92,7 @@ SkipUnreadable = Annotated[bool, typer.Option(help="Leave out videos that cannot
 
 def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations: Path | None,
             backbone: str, weights: str, input_size: int | None, sampling: str, head: str,
-            reduction: str, frames: int | None, mask: bool, normalize: str, preset: str,
+            reduction: str | None, frames: int | None, mask: bool, normalize: str, preset: str,
             epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str, name: str | None):
     from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
     from core.video import Sampling
@@ -251,8 +251,9 @@ def run(
     weights: Weights = "imagenet",
     input_size: InputSize = None,
     sampling: SamplingOpt = "fps:1",
-    reduction: Annotated[str, typer.Option(help="flatten (ABDN) or avg pooling of conv maps.")
-                         ] = "flatten",
+    reduction: Annotated[Optional[str], typer.Option(
+        help="flatten (ABDN) or avg pooling of conv maps, none for heads that attend over "
+             "space (default: the head's own).")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
                                                   "count, as ABDN).")] = None,
     mask: Annotated[bool, typer.Option(help="Mask padded frames (ABDN did not).")] = False,

@@ -77,7 +77,8 @@ def grid(
     weights: Weights = "imagenet",
     input_size: InputSize = None,
     sampling: SamplingOpt = "fps:1",
-    reduction: Annotated[str, typer.Option(help="flatten (ABDN) or avg.")] = "flatten",
+    reduction: Annotated[Optional[str], typer.Option(help="flatten (ABDN), avg or none "
+                                                     "(default: each head's own).")] = None,
     normalize: Annotated[str, typer.Option(help="none, dataset or video.")] = "none",
     layout: Layout = "folders",
     split: Split = "abdn",

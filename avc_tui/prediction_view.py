@@ -26,6 +26,27 @@ def attention_strip(weights: list[float]) -> str:
     return "".join(BLOCKS[max(1, round(w / top * (len(BLOCKS) - 1)))] for w in weights)
 
 
+def spatial_strip(prediction: Prediction) -> Table:
+    """Each frame's spatial attention as a small h × w grid of shades (darkest = most)."""
+    h, w = prediction.map_size
+    table = Table(title="attention over the conv map, per frame", title_justify="left", box=None,
+                  show_header=True, pad_edge=False)
+    shown = list(zip(prediction.times, prediction.spatial_attention))[:12]
+    for t, _ in shown:
+        table.add_column(f"{t:.0f}s")
+    rows = []
+    for y in range(h):
+        cells = []
+        for _, weights in shown:
+            top = max(weights) or 1.0
+            cells.append("".join(" ░▒▓█"[min(4, int(weights[y * w + x] / top * 4.99))] * 2
+                                 for x in range(w)))
+        rows.append(cells)
+    for cells in rows:
+        table.add_row(*cells)
+    return table
+
+
 def prediction_renderables(prediction: Prediction) -> list:
     """The top-k table and, when the head has attention, the per-frame weights, as Rich
     renderables (printed by the CLI, shown by the TUI's predict screen)."""
@@ -37,6 +58,8 @@ def prediction_renderables(prediction: Prediction) -> list:
         table.add_row(name, f"{100 * prob:.1f}%", f"[green]{bar(prob)}[/]")
     note = (f"{prediction.frames_sampled} frames sampled, {prediction.frames_used} used "
             f"(sequence length {prediction.sequence_length})")
+    if prediction.spatial_attention is not None and prediction.map_size:
+        return [table, Text(note), spatial_strip(prediction)]
     if prediction.attention is None:
         return [table, Text(f"{note}; this head has no temporal attention")]
     strip = Text.assemble(f"attention over time ({note}):\n  ",

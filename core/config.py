@@ -73,7 +73,7 @@ class HeadConfig:
     """
 
     name: str = "cnn-lstm-attention"
-    reduction: str = "flatten"
+    reduction: str | None = None
     frames: int | None = None
     mask: bool = False
     normalize: str = "none"
@@ -83,6 +83,8 @@ class HeadConfig:
         from core.models import get_head_spec
 
         spec = get_head_spec(self.name)
+        if self.reduction is None:  # the head's own: flatten for ABDN, the maps for spatial heads
+            object.__setattr__(self, "reduction", spec.reductions[0])
         if self.reduction not in REDUCTIONS:
             raise ConfigError(f"unknown feature reduction {self.reduction!r}; "
                               f"choose one of: {', '.join(REDUCTIONS)}")

@@ -169,7 +169,9 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     else:
         train_set, val_set = train_all, test_set
 
-    in_dim = int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none" else 0
+    # A reduced frame is a vector of in_dim; heads that read the conv maps get their channels.
+    in_dim = (int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none"
+              else train_set.item_shape[0])
     # Seed here, not earlier: whether extraction ran (and drew random numbers) must not change
     # the head's initial weights.
     torch.manual_seed(config.train.seed)

@@ -41,6 +41,7 @@ class Prediction:
     frames_used: int
     sequence_length: int
     spatial_attention: list[list[float]] | None = None
+    map_size: tuple[int, int] | None = None
     extras: dict = field(default_factory=dict)
 
     @property
@@ -55,6 +56,8 @@ class Prediction:
             "times": self.times, "attention": self.attention,
             "frames_sampled": self.frames_sampled, "frames_used": self.frames_used,
             "sequence_length": self.sequence_length,
+            "spatial_attention": self.spatial_attention,
+            "map_size": list(self.map_size) if self.map_size else None,
         }
 
 
@@ -67,6 +70,7 @@ class Predictor:
             self.config = ExperimentConfig.from_json(state["config"])
             self.classes: list[str] = list(state["classes"])
             self.frames = int(state["frames"])
+            self.feature_shape = tuple(state.get("feature_shape", ()))
             in_dim = int(state["in_dim"])
         except KeyError as exc:
             raise CheckpointError(f"{checkpoint} lacks {exc}; it is not a complete avc checkpoint"
@@ -110,6 +114,9 @@ class Predictor:
             # Padded steps get weight too when the head is unmasked (as in ABDN); report the
             # distribution over the real frames.
             attention = (weights / weights.sum().clamp(min=1e-12)).tolist()
+        spatial = None
+        if out.spatial_attention is not None:  # (h·w) weights per used frame, each summing to 1
+            spatial = out.spatial_attention[0, :used].float().cpu().tolist()
         return Prediction(
             video=str(video),
             top=[(self.classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())],
@@ -120,6 +127,8 @@ class Predictor:
             frames_sampled=len(clip.indices),
             frames_used=used,
             sequence_length=self.frames,
+            spatial_attention=spatial,
+            map_size=tuple(self.feature_shape[1:]) if spatial is not None else None,
         )
 
 

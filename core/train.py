@@ -205,8 +205,11 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
             y = train_set.labels[batch_idx].to(device, non_blocking=True)
             mask = train_set.mask[batch_idx].to(device) if settings.use_mask else None
             with torch.autocast(device.type, enabled=scaler.is_enabled()):
-                logits = model(x, mask).logits
-                loss = loss_fn(logits.float(), y)
+                out = model(x, mask)
+                logits = out.logits
+                # A head with its own training objective (per-step loss, regularisers) says so.
+                loss = (model.loss(out, y) if hasattr(model, "loss")
+                        else loss_fn(logits.float(), y))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if preset.grad_clip is not None:

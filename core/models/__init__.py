@@ -17,5 +17,6 @@ from core.models.registry import (
     register_head,
 )
 from core.models import abdn  # noqa: F401  (registers the ABDN heads)
+from core.models import soft_attention, gla, nextvlad  # noqa: F401, E402  (the other families)
 
 __all__ = ["HeadOutput", "HeadSpec", "build_head", "get_head_spec", "head_names", "register_head"]

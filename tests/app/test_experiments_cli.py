@@ -152,7 +152,7 @@ def test_grid_runs_jobs_in_parallel_and_compares(easy_dataset: Path, tmp_path: P
                  "--cache-dir", tmp_path / "c", "--db", db)
     assert result.exit_code == 0, result.output
     assert "running 2 at a time" in result.stdout
-    assert "tinycnn" in result.stdout and "Test accuracy" in result.stdout
+    assert "tinycnn" in result.stdout and "Test top1 accuracy" in result.stdout
     rows = json.loads(avc("ls", "--db", db, "--json", "--tag", "grid").stdout)
     assert [(r["head"], r["status"]) for r in rows] == [("cnn-lstm", "finished"),
                                                         ("cnn-lstm-attention", "finished")]

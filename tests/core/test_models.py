@@ -7,11 +7,14 @@ import torch
 
 from core.backbones import BACKBONES, backbone_names, build_backbone, feature_shape
 from core.errors import ConfigError
-from core.models import build_head, head_names
+from core.models import build_head, get_head_spec, head_names
 from core.models.abdn import TemporalAttention
 from core.sequences import reduce_maps
 
 _BACKBONE_CACHE: dict[str, torch.nn.Module] = {}
+# Smaller than the published sizes, so that 7 backbones × every head stay quick on a CPU.
+SMALL = {"gla": {"hidden": 64, "layers": 2}, "nextvlad": {"clusters": 16, "hidden": 64},
+         "soft-attention": {"hidden": 64}}
 
 
 def _backbone(name: str):
@@ -31,12 +34,18 @@ def test_backbone_head_forward_backward(backbone: str, head: str) -> None:
     with torch.no_grad():
         maps = net(net.preprocess(frames))
     assert maps.shape[1:] == feature_shape(backbone, size)
-    feats = torch.from_numpy(reduce_maps(maps.numpy(), "flatten")).view(2, 3, -1)
-    model = build_head(head, in_dim=feats.shape[-1], num_classes=4, frames=3)
+    reduction = get_head_spec(head).reductions[0]
+    feats = torch.from_numpy(reduce_maps(maps.numpy(), reduction))
+    feats = feats.view(2, 3, *feats.shape[1:])
+    in_dim = feats.shape[2] if reduction == "none" else feats.shape[-1]
+    model = build_head(head, in_dim=in_dim, num_classes=4, frames=3, options=SMALL.get(head))
+    model.train()
     out = model(feats, None)
     assert out.logits.shape == (2, 4)
     assert torch.isfinite(out.logits).all()
-    loss = torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 3]))
+    labels = torch.tensor([0, 3])
+    loss = (model.loss(out, labels) if hasattr(model, "loss")
+            else torch.nn.functional.cross_entropy(out.logits, labels))
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
@@ -188,3 +197,53 @@ def test_fused_cpu_lstm_equals_torch_lstm(masked: bool) -> None:
     grad = torch.autograd.grad(out.sum() + final.sum(), layer.lstm.weight_ih_l0)[0]
     ref_grad = torch.autograd.grad(ref_out.sum() + ref_final.sum(), layer.lstm.weight_ih_l0)[0]
     assert torch.allclose(grad, ref_grad, atol=1e-4)
+
+
+def test_nextvlad_parameter_count_matches_the_reference() -> None:
+    from core.models.nextvlad import NeXtVLADModel
+
+    with torch.device("meta"):
+        model = NeXtVLADModel(3862)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 88_889_378
+    assert sum(p.numel() for p in model.video.parameters()) == 4_313_096
+    assert sum(p.numel() for p in model.audio.parameters()) == 112_388
+
+
+def test_nextvlad_masks_padded_frames() -> None:
+    from core.models.nextvlad import NeXtVLAD
+
+    torch.manual_seed(0)
+    layer = NeXtVLAD(16, groups=4, clusters=8).eval()
+    x = torch.randn(2, 5, 16)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    changed = x.clone()
+    changed[0, 3:] = 100.0  # what padding holds must not matter
+    assert torch.allclose(layer(x, mask)[0], layer(changed, mask)[0], atol=1e-5)
+
+
+def test_soft_attention_weights_are_distributions_over_locations() -> None:
+    torch.manual_seed(0)
+    model = build_head("soft-attention", in_dim=6, num_classes=3, frames=4,
+                       options={"hidden": 8, "penalty": 1.0, "last_n": 2}).eval()
+    maps = torch.randn(2, 4, 6, 3, 3)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    out = model(maps, mask)
+    assert out.spatial_attention.shape == (2, 4, 9)
+    assert torch.allclose(out.spatial_attention.sum(-1), torch.ones(2, 4), atol=1e-5)
+    assert torch.allclose(out.logits.exp().sum(-1), torch.ones(2), atol=1e-5)
+    with_penalty = model.loss(out, torch.tensor([0, 1]))
+    model.penalty = 0.0
+    assert with_penalty > model.loss(out, torch.tensor([0, 1]))
+
+
+def test_gla_hinge_pushes_attention_streams_above_global_pooling() -> None:
+    torch.manual_seed(0)
+    model = build_head("gla", in_dim=4, num_classes=3, frames=3,
+                       options={"hidden": 8, "layers": 1}).eval()
+    out = model(torch.randn(2, 3, 4, 2, 2), None)
+    labels = torch.tensor([1, 2])
+    ce = torch.nn.functional.cross_entropy(out.logits, labels)
+    assert model.loss(out, labels) >= ce  # the hinges never lower the loss
+    fused = (out.extras["gp"] + out.extras["sa"] + out.extras["la"]) / 3
+    assert torch.allclose(out.logits, fused)
+    assert out.spatial_attention.shape == (2, 3, 4)
