@@ -86,14 +86,35 @@ Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 Db = Annotated[Optional[str], typer.Option("--db", envvar="AVC_DB_URL", help="Registry: a "
                                            "SQLAlchemy URL or an SQLite file (default "
                                            "experiments.db).", show_envvar=True)]
+HeadOption = Annotated[Optional[list[str]], typer.Option(
+    "--head-option", "-o", help="A head option as KEY=VALUE, e.g. hidden=128 (repeatable; see "
+    "the README for each head's options).")]
 SkipUnreadable = Annotated[bool, typer.Option(help="Leave out videos that cannot be decoded "
                                               "(they are listed) instead of stopping.")]
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """``["hidden=128", "rnn=gru"]`` → {"hidden": 128, "rnn": "gru"}; values are JSON if they
+    parse as JSON, text otherwise. Raises ``ConfigError`` for an item without ``=``."""
+    from core.errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"head option {pair!r} is not KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
 
 
 def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations: Path | None,
             backbone: str, weights: str, input_size: int | None, sampling: str, head: str,
             reduction: str | None, frames: int | None, mask: bool, normalize: str, preset: str,
-            epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str, name: str | None):
+            epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str,
+            name: str | None, head_options: list[str] | None = None):
     from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
     from core.video import Sampling
 
@@ -103,7 +124,7 @@ def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations
         features=FeatureConfig(backbone, weights=weights, input_size=input_size,
                                sampling=Sampling.parse(sampling)),
         head=HeadConfig(head, reduction=reduction, frames=frames, mask=mask,
-                        normalize=normalize),
+                        normalize=normalize, options=parse_options(head_options or [])),
         train=TrainConfig(preset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           device=device),
         name=name,
@@ -257,6 +278,7 @@ def run(
     frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
                                                   "count, as ABDN).")] = None,
     mask: Annotated[bool, typer.Option(help="Mask padded frames (ABDN did not).")] = False,
+    head_option: HeadOption = None,
     normalize: Annotated[str, typer.Option(help="Feature normalisation: none (ABDN), dataset "
                                            "(z-score) or video (centre each video over time, "
                                            "then z-score; for random weights).")] = "none",
@@ -285,7 +307,8 @@ def run(
                      annotations=annotations, backbone=backbone, weights=weights,
                      input_size=input_size, sampling=sampling, head=head, reduction=reduction,
                      frames=frames, mask=mask, normalize=normalize, preset=preset, epochs=epochs,
-                     batch_size=batch_size, lr=lr, seed=seed, device=device, name=name)
+                     batch_size=batch_size, lr=lr, seed=seed, device=device, name=name,
+                     head_options=head_option)
     open_dataset(config)  # a bad dataset fails here, before anything is registered
     with Registry(db) as registry:
         row = registry.create(config, run_dir=out.resolve() if out else None, tags=tag or ())

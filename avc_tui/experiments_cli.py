@@ -22,6 +22,7 @@ from avc_tui.cli import (
     CacheDir,
     Db,
     Device,
+    HeadOption,
     InputSize,
     Layout,
     Root,
@@ -80,6 +81,7 @@ def grid(
     reduction: Annotated[Optional[str], typer.Option(help="flatten (ABDN), avg or none "
                                                      "(default: each head's own).")] = None,
     normalize: Annotated[str, typer.Option(help="none, dataset or video.")] = "none",
+    head_option: HeadOption = None,
     layout: Layout = "folders",
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
@@ -109,7 +111,7 @@ def grid(
                        input_size=input_size, sampling=sampling, head=h, reduction=reduction,
                        frames=None, mask=False, normalize=normalize, preset=preset,
                        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device="auto",
-                       name=None)
+                       name=None, head_options=head_option)
                for b in chosen for h in modes]
     open_dataset(configs[0])
     slots = plan_slots(available_devices(), jobs)

@@ -93,6 +93,15 @@ class HeadConfig:
                               f"{', '.join(spec.reductions)}, not {self.reduction!r}")
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be at least 1, got {self.frames}")
+        if self.options:
+            # Build once on the meta device (no memory, no time): a wrong option name or value
+            # is an error now, not when the run starts.
+            import torch
+
+            from core.models import build_head
+
+            with torch.device("meta"):
+                build_head(self.name, in_dim=16, num_classes=2, frames=2, options=self.options)
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"unknown feature normalisation {self.normalize!r}; "
                               f"choose one of: {', '.join(NORMALIZATIONS)}")

@@ -80,5 +80,5 @@ def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
     spec = get_head_spec(name)
     try:
         return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **(options or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad options for head {name!r}: {exc}") from exc

@@ -188,3 +188,20 @@ def test_unknown_ids_and_bad_databases(tmp_path: Path, db: str) -> None:
            "cannot")
     _error(avc("ls", "--db", db, "--status", "sleeping"), "unknown status")
     _error(avc("compare", "--db", db, "--format", "pdf"), "unknown format")
+
+
+def test_head_options_from_the_command_line(easy_dataset: Path, tmp_path: Path, db: str) -> None:
+    result = avc("run", easy_dataset, *FAST, "--head", "soft-attention", "-o", "hidden=16",
+                 "-o", "last_n=2", "--db", db, "--cache-dir", tmp_path / "c", "--json")
+    assert result.exit_code == 0, result.output
+    with Registry(db) as registry:
+        config = registry.config(json.loads(result.stdout)["id"])
+    assert config.head.options == {"hidden": 16, "last_n": 2}
+    assert config.head.reduction == "none"
+    _error(avc("run", easy_dataset, *FAST, "--head", "gla", "-o", "colour=blue", "--db", db),
+           "bad options for head 'gla'")
+    _error(avc("run", easy_dataset, *FAST, "--head", "gla", "-o", "rnn=sru", "--db", db),
+           "lstm or gru")
+    _error(avc("run", easy_dataset, *FAST, "-o", "hidden", "--db", db), "KEY=VALUE")
+    with Registry(db) as registry:
+        assert registry.count() == 1
