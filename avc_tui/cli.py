@@ -336,11 +336,14 @@ def _worker_options(workers: int | None, cache_dir: Path | None,
 def _detach(registry, experiment_id: int, options: list[str], *, resume: bool,
             as_json: bool) -> None:
     """Start a background worker for the experiment and say where to follow it."""
-    from avc_tui.runner.devices import available_devices, plan_slots
+    from avc_tui.runner.devices import Slot, available_devices, plan_slots
     from avc_tui.runner.executor import Job, LocalExecutor
 
     row = registry.get(experiment_id)
-    slot = plan_slots(available_devices(), 1)[0]
+    device = registry.config(experiment_id).train.device
+    # A device chosen on the command line is kept; "auto" takes the first free slot's device.
+    slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
+            else Slot(device, device, {}))
     job = Job(experiment_id, registry.url, slot, Path(row.run_dir) / "worker.log", resume=resume,
               options=options)
     handle = LocalExecutor().submit(job)

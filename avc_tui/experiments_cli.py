@@ -377,6 +377,9 @@ def resume(
         if device != "auto":
             config = registry.config(experiment_id).with_changes(train={"device": device})
             registry.update(experiment_id, config=json.loads(config.to_json()))
+        if not registry.requeue(experiment_id):
+            raise RegistryError(f"experiment {experiment_id} changed state meanwhile; "
+                                "see `avc show`")
         if detach:
             _detach(registry, experiment_id, _worker_options(workers, cache_dir, False),
                     resume=True, as_json=as_json)

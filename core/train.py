@@ -187,7 +187,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     else:
         metrics_log.unlink(missing_ok=True)
 
-    steps_per_epoch = max(1, math.ceil(len(train_set) / settings.batch_size))
+    steps_per_epoch = len(_batches(torch.arange(len(train_set)), settings.batch_size))
     emit(callbacks, TrainingStarted(settings.epochs, start_epoch, steps_per_epoch, len(train_set),
                                     len(val_set), sum(p.numel() for p in model.parameters()
                                                       if p.requires_grad)))
@@ -200,7 +200,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                  else torch.randperm(len(train_set), generator=generator))
         seen = correct = 0
         loss_sum = 0.0
-        for step, batch_idx in enumerate(order.split(settings.batch_size), start=1):
+        for step, batch_idx in enumerate(_batches(order, settings.batch_size), start=1):
             x = train_set.features[batch_idx].to(device, non_blocking=True).float()
             y = train_set.labels[batch_idx].to(device, non_blocking=True)
             mask = train_set.mask[batch_idx].to(device) if settings.use_mask else None
@@ -252,13 +252,15 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
             "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
             "bad_epochs": bad_epochs, **checkpoint_extra,
         }
+        # The epoch's numbers go out before its checkpoint: a crash in between repeats the epoch
+        # on resume (its stale points are dropped then) instead of losing its points for good.
+        emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
+                                      is_best=improved))
         save_checkpoint(latest, payload)
         if improved and preset.selection == "best":
             save_checkpoint(best_path, payload)
         _append_history(metrics_log, record)
         emit(callbacks, CheckpointSaved(epoch, str(latest)))
-        emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
-                                      is_best=improved))
         if preset.patience is not None and bad_epochs >= preset.patience:
             stopped_early = True
             break
@@ -274,6 +276,15 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     emit(callbacks, TrainingFinished(epoch, stopped_early, cancelled,
                                      dict(history[-1]) if history else {}))
     return outcome
+
+
+def _batches(order: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """``order`` in batches of ``size``; a last batch of one joins the one before it (batch norm
+    cannot train on a single example)."""
+    batches = list(order.split(size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
 
 
 def _append_history(path: Path, record: dict[str, float]) -> None:

@@ -7,6 +7,7 @@ registry.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 from collections.abc import Iterable, Sequence
@@ -193,7 +194,8 @@ class Registry:
         ``light`` leaves the config and result documents unloaded (for listings).
         """
         order = getattr(Experiment, sort, None)
-        if order is None or sort.startswith("_") or sort not in Experiment.__table__.columns:
+        if (order is None or sort.startswith("_") or sort not in Experiment.__table__.columns
+                or sort in ("config", "result", "tags", "versions")):
             raise RegistryError(f"cannot sort by {sort!r}",
                                 hint="sort by id, name, status, backbone, head, test_top1, "
                                      "created_at, …")
@@ -247,7 +249,9 @@ class Registry:
 
     def mark_running(self, experiment_id: int, *, device: str, pid: int | None = None,
                      versions: dict[str, str] | None = None,
-                     git_revision: str | None = None) -> None:
+                     git_revision: str | None = None) -> bool:
+        """Move a queued experiment to running; False (and nothing changed) when it is no longer
+        queued, e.g. cancelled while it waited."""
         stamp = now()
         values: dict[str, Any] = dict(status="running", device=device, pid=pid or os.getpid(),
                                       host=socket.gethostname(), heartbeat_at=stamp, error=None,
@@ -259,15 +263,34 @@ class Registry:
         row = self.get(experiment_id)
         if row.started_at is None:
             values["started_at"] = stamp
-        self.update(experiment_id, **values)
+        return self._transition(experiment_id, ("queued",), **values)
+
+    def requeue(self, experiment_id: int) -> bool:
+        """Queue a cancelled, lost or failed experiment again (to resume it); False when it is in
+        another state by now."""
+        return self._transition(experiment_id, ("cancelled", "lost", "failed"), status="queued")
+
+    def _transition(self, experiment_id: int, from_states: Sequence[str], **values: Any) -> bool:
+        """Compare-and-set: update the row only while its status is one of ``from_states``."""
+        self.get(experiment_id)
+        with self.session() as s, s.begin():
+            result = s.execute(update(Experiment).where(
+                Experiment.id == experiment_id, Experiment.status.in_(list(from_states)))
+                .values(**values))
+            return bool(result.rowcount)
 
     def heartbeat(self, experiment_id: int, *, epoch: int | None = None) -> bool:
-        """Record that the worker is alive; returns whether a cancel was requested."""
+        """Record that the worker is alive; returns whether a cancel was requested. A run taken
+        for lost while its worker was only silent (a suspended machine) is running again."""
         values: dict[str, Any] = {"heartbeat_at": now()}
         if epoch is not None:
             values["epoch"] = epoch
         with self.session() as s, s.begin():
             s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
+            s.execute(update(Experiment).where(
+                Experiment.id == experiment_id, Experiment.status == "lost",
+                Experiment.pid == os.getpid(), Experiment.host == socket.gethostname())
+                .values(status="running", finished_at=None))
             return bool(s.scalar(select(Experiment.cancel_requested)
                                  .where(Experiment.id == experiment_id)))
 
@@ -279,6 +302,7 @@ class Registry:
         if error is not None:
             values["error"] = error
         if result is not None:
+            result = _finite(result)  # NaN is not JSON (PostgreSQL refuses it)
             test = result.get("test") or {}
             values.update(result=result, test_top1=test.get("top1"), test_top5=test.get("top5"),
                           test_loss=test.get("loss"), epoch=result.get("epochs_run", 0))
@@ -288,11 +312,12 @@ class Registry:
         """Ask a running experiment to stop (its worker sees it at its next heartbeat); a queued
         one is cancelled at once. Returns the row as it was."""
         row = self.get(experiment_id)
-        if row.status == "queued":
-            self.finish(experiment_id, "cancelled")
-        elif row.status == "running":
-            self.update(experiment_id, cancel_requested=True)
-        return row
+        if row.status == "queued" and self._transition(
+                experiment_id, ("queued",), status="cancelled", finished_at=now()):
+            return row
+        # Running (or started in the meantime): its worker stops at its next heartbeat.
+        self._transition(experiment_id, ("queued", "running"), cancel_requested=True)
+        return self.get(experiment_id) if row.status == "queued" else row
 
     def mark_lost(self, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
         """Mark running experiments whose worker stopped reporting as ``lost``; returns their ids.
@@ -303,15 +328,21 @@ class Registry:
         host = socket.gethostname()
         cutoff = now() - stale_after
         lost = []
-        for row in self.list(status="running"):
-            gone = row.host == host and row.pid is not None and not _alive(row.pid)
-            if gone or (row.heartbeat_at is not None and row.heartbeat_at < cutoff):
-                lost.append(row.id)
-        if lost:
+        for row in self.list(status="running", light=True):
+            if row.host == host and row.pid is not None:
+                dead = not _alive(row.pid)  # on this host the process itself tells
+            else:
+                dead = row.heartbeat_at is not None and row.heartbeat_at < cutoff
+            if not dead:
+                continue
             with self.session() as s, s.begin():
-                s.execute(update(Experiment).where(Experiment.id.in_(lost),
-                                                   Experiment.status == "running")
-                          .values(status="lost"))
+                # Only if nothing changed since it was read (a resumed run has a new pid).
+                result = s.execute(update(Experiment).where(
+                    Experiment.id == row.id, Experiment.status == "running",
+                    Experiment.pid == row.pid, Experiment.heartbeat_at == row.heartbeat_at)
+                    .values(status="lost", finished_at=now()))
+                if result.rowcount:
+                    lost.append(row.id)
         return lost
 
     # --- metrics ----------------------------------------------------------------------------
@@ -320,7 +351,7 @@ class Registry:
         """Insert ``points`` in one transaction; returns how many."""
         rows = [{"experiment_id": experiment_id, "step": p.step, "epoch": p.epoch,
                  "split": p.split, "key": p.key, "value": float(p.value), "time": p.time}
-                for p in points]
+                for p in points if math.isfinite(p.value)]  # a diverged loss is not a point
         if rows:
             with self.session() as s, s.begin():
                 s.execute(insert(MetricPoint), rows)
@@ -404,6 +435,17 @@ class Registry:
     def active(self) -> list[Experiment]:
         with self.session() as s:
             return list(s.scalars(select(Experiment).where(Experiment.status.in_(ACTIVE))))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _filtered(query, *, status: str | None, dataset: str | None, backbone: str | None,

@@ -76,13 +76,6 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
     recorded, not raised; the caller reads them back from the registry.
     """
     row = registry.get(experiment_id)
-    config = registry.config(experiment_id)
-    # A run lost before its first epoch ended has nothing to resume from: it starts over.
-    resume = resume and (Path(row.run_dir) / "checkpoint.pt").is_file()
-    if device is not None:
-        config = config.with_changes(train={"device": device})
-    registry.mark_running(experiment_id, device=str(resolve_device(config.train.device)),
-                          versions=package_versions(), git_revision=git_revision())
     recorder = RegistryRecorder(registry, experiment_id)
     stop = StopFlag(recorder)
     previous = {}
@@ -90,6 +83,16 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, stop.handle)
     try:
+        config = registry.config(experiment_id)
+        # A run lost before its first epoch ended has nothing to resume from: it starts over.
+        resume = resume and (Path(row.run_dir) / "checkpoint.pt").is_file()
+        if device is not None:
+            config = config.with_changes(train={"device": device})
+        if not registry.mark_running(experiment_id,
+                                     device=str(resolve_device(config.train.device)),
+                                     versions=package_versions(),
+                                     git_revision=git_revision()):
+            return registry.get(experiment_id).status  # cancelled (or taken) while it waited
         with recorder:
             result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
                                     callbacks=[recorder, *callbacks], should_stop=stop,

@@ -67,7 +67,6 @@ class RegistryRecorder:
     def __call__(self, event: Event) -> None:
         stamp = now()
         if isinstance(event, StepFinished):
-            self._epoch = event.epoch
             self._add(Point(event.global_step, event.epoch, "train", "step_loss", event.loss,
                             stamp))
             self._add(Point(event.global_step, event.epoch, "train", "step_acc", event.accuracy,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avc_tui.registry import Registry
+from avc_tui.registry import Registry, RegistryError
 from avc_tui.runner.devices import Slot
 from avc_tui.runner.executor import Executor, Job, JobHandle
 
@@ -46,8 +46,16 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
         while pending or running:
             while pending and free:
                 experiment_id = pending.popleft()
+                try:
+                    if resume:
+                        registry.requeue(experiment_id)
+                    row = registry.get(experiment_id)
+                except RegistryError:
+                    continue  # deleted while it waited
+                if row.status != "queued":
+                    continue  # cancelled while it waited
                 slot = free.pop(0)
-                run_dir = Path(registry.get(experiment_id).run_dir)
+                run_dir = Path(row.run_dir)
                 job = Job(experiment_id, registry.url, slot, run_dir / "worker.log",
                           resume=resume, options=list(options))
                 running[experiment_id] = (executor.submit(job), slot)
@@ -64,19 +72,23 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                 time.sleep(poll_seconds)
     except KeyboardInterrupt:
         schedule.interrupted = True
+        for experiment_id in pending:  # first, so that a second Ctrl-C leaves nothing queued
+            registry.request_cancel(experiment_id)
         for handle, _ in running.values():
             handle.terminate()
         for experiment_id, (handle, _) in running.items():
             schedule.exit_codes[experiment_id] = handle.wait()
             _settle(registry, experiment_id, schedule.exit_codes[experiment_id])
-        for experiment_id in pending:
-            registry.finish(experiment_id, "cancelled")
     schedule.unstarted = list(pending) if schedule.interrupted else []
     return schedule
 
 
 def _settle(registry: Registry, experiment_id: int, code: int) -> None:
     """A worker that died without recording its end (killed, crashed in C code) is lost."""
-    if registry.get(experiment_id).status in ("queued", "running"):
+    try:
+        status = registry.get(experiment_id).status
+    except RegistryError:
+        return  # deleted meanwhile
+    if status in ("queued", "running"):
         registry.finish(experiment_id, "lost", error=f"the worker exited with status {code} "
                                                      "without recording an end")

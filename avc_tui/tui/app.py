@@ -78,9 +78,16 @@ class AvcApp(App):
                         "failed runs can be resumed", severity="warning")
             return
         slot = plan_slots(available_devices(), 1)[0]
-        self.registry.update(experiment_id, status="queued")  # before the worker marks it running
-        LocalExecutor().submit(Job(experiment_id, self.registry.url, slot,
-                                   Path(row.run_dir) / "worker.log", resume=True))
+        try:
+            if not self.registry.requeue(experiment_id):  # before the worker marks it running
+                self.notify(f"experiment {experiment_id} changed state meanwhile",
+                            severity="warning")
+                return
+            LocalExecutor().submit(Job(experiment_id, self.registry.url, slot,
+                                       Path(row.run_dir) / "worker.log", resume=True))
+        except Exception as error:  # noqa: BLE001 - shown, never a crash
+            self.notify(f"cannot resume experiment {experiment_id}: {error}", severity="error")
+            return
         self.notify(f"experiment {experiment_id}: resuming in the background")
 
     def delete_experiment(self, experiment_id: int) -> bool:

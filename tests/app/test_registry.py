@@ -134,8 +134,16 @@ def test_cancel_requests(url: str, tmp_path: Path) -> None:
         assert registry.get(queued).status == "cancelled"
         registry.request_cancel(running)
         assert registry.heartbeat(running) is True  # the worker learns it at its next beat
-        registry.mark_running(running, device="cpu")  # a resumed run starts afresh
+        registry.finish(running, "cancelled")
+        assert registry.requeue(running)  # resumed: queued, then running afresh
+        assert registry.mark_running(running, device="cpu")
         assert registry.heartbeat(running) is False
+        # A cancel that lands first wins: the worker finds its run no longer queued.
+        late = registry.create(config(seed=5), runs_root=tmp_path).id
+        registry.request_cancel(late)
+        assert registry.mark_running(late, device="cpu") is False
+        assert registry.get(late).status == "cancelled"
+        assert registry.requeue(queued) and not registry.requeue(queued)
 
 
 def test_a_dead_worker_is_lost(url: str, tmp_path: Path) -> None:
@@ -151,6 +159,20 @@ def test_a_dead_worker_is_lost(url: str, tmp_path: Path) -> None:
         registry.mark_running(alive, device="cpu")
         assert sorted(registry.mark_lost()) == [dead, stale]
         assert registry.get(alive).status == "running"
+        assert registry.get(dead).finished_at is not None  # so dashboards see the change
+        # A run taken for lost whose worker speaks again is running again.
+        registry.update(alive, status="lost")
+        registry.heartbeat(alive)
+        assert registry.get(alive).status == "running"
+
+
+def test_non_finite_values_are_not_stored(url: str, tmp_path: Path) -> None:
+    with Registry(url) as registry:
+        e = registry.create(config(), runs_root=tmp_path).id
+        assert registry.add_points(e, [Point(1, 1, "train", "loss", float("nan"), now()),
+                                       Point(2, 1, "train", "loss", 0.5, now())]) == 1
+        registry.finish(e, "finished", result={"test": {"top1": 0.5, "loss": float("nan")}})
+        assert registry.get(e).result["test"]["loss"] is None
 
 
 def test_old_schema_is_upgraded(tmp_path: Path) -> None:

@@ -71,6 +71,7 @@ def test_kill_9_then_resume_completes_with_history_intact(easy_dataset: Path, ea
         assert registry.mark_lost() == [row.id]
         assert registry.get(row.id).status == "lost"
 
+        assert registry.requeue(row.id)  # what `avc resume` does first
         status = execute(registry, row.id, resume=True, num_workers=0,
                          cache_dir=str(tmp_path / "cache"))
         assert status == "finished", registry.get(row.id).error

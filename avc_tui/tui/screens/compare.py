@@ -48,7 +48,7 @@ class CompareScreen(Screen):
         self.load_datasets()
         self.reload()
 
-    @work(thread=True, group="datasets")
+    @work(thread=True, group="datasets", exit_on_error=False)
     def load_datasets(self) -> None:
         from sqlalchemy import select
 
@@ -64,7 +64,7 @@ class CompareScreen(Screen):
     def changed(self) -> None:
         self.reload()
 
-    @work(thread=True, exclusive=True, group="compare")
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def reload(self) -> None:
         dataset = self.query_one("#dataset", Select).value
         metric = self.query_one("#metric", Select).value

@@ -114,9 +114,14 @@ class DashboardScreen(Screen):
 
     # --- data ---------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="reload")
+    @work(thread=True, exclusive=True, group="reload", exit_on_error=False)
     def reload(self) -> None:
-        snapshot = load_snapshot(self.app.registry)
+        try:
+            snapshot = load_snapshot(self.app.registry)
+        except Exception as error:  # noqa: BLE001 - a lost database connection, a locked file
+            self.app.call_from_thread(self.app.notify, f"cannot read the registry: {error}",
+                                      severity="error")
+            return
         self.app.call_from_thread(self.apply_snapshot, snapshot)
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
@@ -129,12 +134,15 @@ class DashboardScreen(Screen):
         if self.loaded and self.since is not None:
             self.fetch_changes(self.since, self.max_id)
 
-    @work(thread=True, exclusive=True, group="poll")
+    @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def fetch_changes(self, since, max_id: int) -> None:
         from avc_tui.registry import now
 
         taken = now() - timedelta(seconds=2)  # overlap: never miss an end between polls
-        rows = load_changes(self.app.registry, since, max_id)
+        try:
+            rows = load_changes(self.app.registry, since, max_id)
+        except Exception:  # noqa: BLE001 - try again at the next poll
+            return
         self.app.call_from_thread(self.apply_changes, rows, taken)
 
     def apply_changes(self, rows: list[Row], taken) -> None:

@@ -55,15 +55,15 @@ class ExperimentScreen(Screen):
         self.refresh_data()
         self.set_interval(self.POLL_SECONDS, self.refresh_data)
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def refresh_data(self) -> None:
         registry = self.app.registry
         try:
             detail = load_detail(registry, self.experiment_id)
+            points = load_points(registry, self.experiment_id, self.curves.last_id)
         except Exception as error:  # noqa: BLE001 - deleted meanwhile, database gone, …
             self.app.call_from_thread(self.app.notify, str(error), severity="error")
             return
-        points = load_points(registry, self.experiment_id, self.curves.last_id)
         self.app.call_from_thread(self.show, detail, points)
 
     def show(self, detail: Detail, points) -> None:

@@ -118,7 +118,7 @@ class LaunchScreen(Screen):
         self.query_one("#root", Input).focus()
         self.load_choices()
 
-    @work(thread=True)
+    @work(thread=True, exit_on_error=False)
     def load_choices(self) -> None:
         from core.backbones import backbone_names
         from core.models.registry import head_names
@@ -147,7 +147,7 @@ class LaunchScreen(Screen):
         self.query_one("#form-error", Static).update("checking…")
         self.launch(self.request())
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def launch(self, request: LaunchRequest) -> None:
         try:
             configs = build_configs(request)
@@ -157,8 +157,13 @@ class LaunchScreen(Screen):
             return
         registry = self.app.registry
         tags = ["tui"] if len(configs) == 1 else ["tui", "grid"]
-        ids = [registry.create(c, tags=tags).id for c in configs]
-        start_jobs(registry, ids, request.jobs.strip())
+        try:
+            ids = [registry.create(c, tags=tags).id for c in configs]
+            start_jobs(registry, ids, request.jobs.strip())
+        except Exception as error:  # noqa: BLE001 - e.g. a run folder that cannot be made
+            self.app.call_from_thread(self.query_one("#form-error", Static).update,
+                                      f"could not start: {error}")
+            return
         self.app.call_from_thread(self.launched, ids)
 
     def launched(self, ids: list[int]) -> None:

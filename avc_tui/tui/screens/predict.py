@@ -60,7 +60,7 @@ class PredictScreen(Screen):
         self.query_one("#answer", Static).update("predicting…")
         self.predict(int(experiment), video)
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def predict(self, experiment_id: int, video: str) -> None:
         from core.predict import Predictor
 
