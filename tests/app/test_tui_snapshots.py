@@ -1,0 +1,114 @@
+"""Snapshot tests of every TUI screen at 100 × 30 on a fixed registry (pytest-textual-snapshot).
+After an intended change of the screens, refresh them with ``pytest --snapshot-update``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from avc_tui.registry import Registry
+from avc_tui.tui.app import AvcApp
+from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+
+SIZE = (100, 30)
+START = datetime(2026, 11, 1, 12, 0, 0)
+
+
+def _config(backbone: str, head: str) -> ExperimentConfig:
+    return ExperimentConfig(data=DataConfig("/data/ucf101"),
+                            features=FeatureConfig(backbone, weights="none"),
+                            head=HeadConfig(head), train=TrainConfig("abdn", epochs=60))
+
+
+@pytest.fixture()
+def fixed_registry(tmp_path: Path) -> str:
+    """Four ended experiments with fixed times, results and an error: nothing moves."""
+    db = str(tmp_path / "experiments.db")
+    with Registry(db) as registry:
+        cells = [("vgg16", "cnn-lstm", 0.91), ("vgg19", "cnn-lstm-attention", 0.958),
+                 ("resnet50", "cnn-attention-lstm", None), ("xception", "cnn-lstm", None)]
+        for i, (backbone, head, top1) in enumerate(cells):
+            row = registry.create(_config(backbone, head), run_dir=f"/runs/{i + 1}")
+            times = dict(created_at=START, started_at=START,
+                         finished_at=START.replace(hour=13, minute=i), heartbeat_at=START,
+                         epoch=60, epochs=60, host="lab", pid=100 + i, device="cpu")
+            if top1 is not None:
+                registry.update(row.id, status="finished", test_top1=top1, test_top5=1.0,
+                                test_loss=0.3, result={
+                                    "classes": ["archery", "bowling"],
+                                    "test": {"top1": top1, "top5": 1.0, "loss": 0.3,
+                                             "per_class": [1.0, 0.8],
+                                             "confusion": [[5, 0], [1, 4]]}}, **times)
+            elif backbone == "resnet50":
+                registry.update(row.id, status="failed", error="RuntimeError: out of memory",
+                                **times)
+            else:
+                registry.update(row.id, status="lost", **{**times, "epoch": 12})
+    return db
+
+
+def _app(db: str) -> AvcApp:
+    app = AvcApp(db)
+    app.sub_title = "experiments.db"  # not the temporary folder's path
+    return app
+
+
+async def _loaded(pilot) -> None:
+    while not getattr(pilot.app.screen, "loaded", False):
+        await pilot.pause(0.05)
+    pilot.app.sub_title = "experiments.db"
+    await pilot.pause(0.2)
+
+
+def test_dashboard(snap_compare, fixed_registry: str) -> None:
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=_loaded)
+
+
+def test_empty_dashboard(snap_compare, tmp_path: Path) -> None:
+    assert snap_compare(_app(str(tmp_path / "empty.db")), terminal_size=SIZE,
+                        run_before=_loaded)
+
+
+def test_experiment_screen(snap_compare, fixed_registry: str) -> None:
+    async def open_second(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("down", "enter")
+        while getattr(pilot.app.screen, "detail", None) is None:
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=open_second)
+
+
+def test_compare_screen_with_paper_numbers(snap_compare, fixed_registry: str) -> None:
+    async def compare(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("c")
+        while getattr(pilot.app.screen, "table_data", None) is None:
+            await pilot.pause(0.05)
+        pilot.app.screen.query_one("#paper").value = "ucf101"
+        await pilot.pause(0.5)
+
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=compare)
+
+
+def test_launch_screen(snap_compare, fixed_registry: str) -> None:
+    async def launch(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("n")
+        while not len(pilot.app.screen.query_one("#backbones").options):
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=launch)
+
+
+def test_predict_screen(snap_compare, fixed_registry: str) -> None:
+    async def predict(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("p")
+        await pilot.pause(0.3)
+
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=predict)
