@@ -428,17 +428,12 @@ def predict(
     from avc_tui.prediction_view import render_prediction
     from core.predict import Predictor
 
-    checkpoint, experiment_id, registry = Path(model), None, None
-    if model.isdigit() and not checkpoint.exists():
+    registry = None
+    predictor = Predictor(_checkpoint(model, db), device=device)
+    if model.isdigit() and not Path(model).exists():  # an experiment id: record the answers
         from avc_tui.registry import Registry
 
-        registry = Registry(db, create=False)
-        experiment_id = int(model)
-        checkpoint = Path(registry.get(experiment_id).run_dir)
-    if checkpoint.is_dir():
-        best = checkpoint / "best.pt"
-        checkpoint = best if best.exists() else checkpoint / "checkpoint.pt"
-    predictor = Predictor(checkpoint, device=device)
+        registry, experiment_id = Registry(db, create=False), int(model)
     answers, failed = [], 0
     for video in videos:
         try:
@@ -460,6 +455,44 @@ def predict(
         typer.echo(json.dumps(answers, indent=2))
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def attention(
+    model: Annotated[str, typer.Argument(help="A registry experiment id, a run folder or a "
+                                         "checkpoint of a soft-attention or gla model.")],
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The PNG to write.")] = Path(
+        "attention.png"),
+    frames: Annotated[int, typer.Option(help="How many frames to draw.")] = 6,
+    device: Device = "auto",
+    db: Db = None,
+) -> None:
+    """Draw where the model looked: each frame above its attention overlay, as a PNG."""
+    from avc_tui.attention_image import save_attention_figure
+    from core.predict import Predictor
+
+    prediction = Predictor(_checkpoint(model, db), device=device).predict(video,
+                                                                          keep_frames=True)
+    path = save_attention_figure(prediction, out, frames=frames)
+    drawn = min(frames, prediction.frames_used)
+    console.print(f"{video} → {prediction.label}; the attention of {drawn} frames drawn to {path}",
+                  highlight=False)
+
+
+def _checkpoint(model: str, db: str | None) -> Path:
+    """The checkpoint behind an experiment id, a run folder or a checkpoint path."""
+    checkpoint = Path(model)
+    if model.isdigit() and not checkpoint.exists():
+        from avc_tui.registry import Registry
+
+        with Registry(db, create=False) as registry:
+            checkpoint = Path(registry.get(int(model)).run_dir)
+    if checkpoint.is_dir():
+        best = checkpoint / "best.pt"
+        checkpoint = best if best.exists() else checkpoint / "checkpoint.pt"
+    return checkpoint
 
 
 @app.command()

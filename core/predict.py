@@ -91,8 +91,13 @@ class Predictor:
         self.normalizer = FeatureNormalizer.from_state(state)
 
     @torch.inference_mode()
-    def predict(self, video: str | Path, *, top_k: int = 5) -> Prediction:
-        """Classify ``video``; raises ``VideoDecodeError`` when it cannot be decoded."""
+    def predict(self, video: str | Path, *, top_k: int = 5, keep_frames: bool = False
+                ) -> Prediction:
+        """Classify ``video``; raises ``VideoDecodeError`` when it cannot be decoded.
+
+        ``keep_frames`` puts the frames the model saw (uint8, N × S × S × 3) in
+        ``extras["frames"]``, for pictures of the attention.
+        """
         f = self.config.features
         clip = sample_frames(video, f.sampling, size=self.backbone.input_size)
         maps = torch.cat([
@@ -129,6 +134,7 @@ class Predictor:
             sequence_length=self.frames,
             spatial_attention=spatial,
             map_size=tuple(self.feature_shape[1:]) if spatial is not None else None,
+            extras={"frames": clip.frames[:used]} if keep_frames else {},
         )
 
 

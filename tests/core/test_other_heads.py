@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -70,3 +71,21 @@ def test_nextvlad_learns_a_bag_of_frames(tmp_path: Path) -> None:
     outcome = train_head(model, train, test, 4, settings, run_dir=tmp_path,
                          checkpoint_extra={})
     assert max(h["val_acc"] for h in outcome.history) >= 0.9  # chance is 0.25
+
+
+def test_attention_picture(spatial_run, easy_dataset: Path, tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from avc_tui.cli import app
+
+    _, result = spatial_run
+    video = sorted((easy_dataset / "move_left").glob("*.mp4"))[0]
+    out = tmp_path / "attention.png"
+    answer = CliRunner().invoke(app, ["attention", str(result.run_dir), str(video), "--out",
+                                      str(out), "--frames", "3"])
+    assert answer.exit_code == 0, answer.output
+    picture = Image.open(out)
+    assert picture.size == (3 * 224 + 2 * 20, 2 * 224)  # 3 frames over their overlays
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.int16)
+    assert np.abs(pixels[:224, :224] - pixels[224:, :224]).mean() > 1  # the overlay differs
