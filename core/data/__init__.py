@@ -1,11 +1,12 @@
 """Video datasets: layouts on disk → labelled video files, class names and a recorded train/test split.
 
-Importing this package registers the built-in layouts ("folders", "ucf101", "hmdb51").
+Importing this package registers the built-in layouts ("folders", "ucf101", "hmdb51", "kinetics").
 """
 
 from __future__ import annotations
 
 from core.data import layouts as _layouts  # noqa: F401  (registers the built-in layouts)
+from core.data import kinetics as _kinetics  # noqa: F401, E402
 from core.data.dataset import (
     VIDEO_EXTENSIONS,
     Dataset,

@@ -56,10 +56,15 @@ class Dataset:
 
     def summary(self) -> str:
         """Return a one-line description, e.g. ``"X: 8 classes, 84 train / 36 test videos (abdn split, seed 0)"``."""
-        return (
+        text = (
             f"{self.name}: {len(self.classes)} classes, "
             f"{len(self.train)} train / {len(self.test)} test videos ({_describe_split(self.split)})"
         )
+        if self.split.get("missing"):
+            examples = ", ".join(self.split.get("missing_examples", []))
+            text += (f"; {self.split['missing']} listed videos are not on disk and are left out "
+                     f"(e.g. {examples})")
+        return text
 
 
 def _describe_split(split: dict) -> str:
@@ -147,7 +152,7 @@ def _official_split_number(layout: Layout, split: str) -> int | None:
         return None
     if split.isdigit() and int(split) in layout.official_splits:
         return int(split)
-    if split.isdigit():
+    if split.isdigit() and not layout.official_splits:
         number = int(split)
         offering = [f"--layout {other.name}" for other in _LAYOUTS.values() if number in other.official_splits]
         if offering:

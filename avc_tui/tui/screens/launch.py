@@ -15,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
+from core.data import layout_names
 from core.errors import AvcError
 
 
@@ -88,9 +89,8 @@ class LaunchScreen(Screen):
         with VerticalScroll():
             for label, widget in (
                 ("dataset folder", Input(id="root", placeholder="ROOT/<class>/<video>")),
-                ("layout", Select([("folders", "folders"), ("ucf101", "ucf101"),
-                                   ("hmdb51", "hmdb51")], value="folders", allow_blank=False,
-                                  id="layout")),
+                ("layout", Select([(name, name) for name in layout_names()], value="folders",
+                                  allow_blank=False, id="layout")),
                 ("split", Input("abdn", id="split", placeholder="abdn or 1, 2, 3")),
                 ("backbones", SelectionList(id="backbones")),
                 ("heads", SelectionList(id="heads")),
