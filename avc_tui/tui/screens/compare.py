@@ -84,7 +84,8 @@ class CompareScreen(Screen):
             return
         ours = [c for c in table.columns if not c.endswith("(paper)")]
         best = table[ours].max().max()
-        widget.add_column("CNN", key="CNN")
+        widget.add_column("CNN", key="CNN",
+                          width=max(len("CNN"), *(len(str(n)) for n in table.index)))
         for column in ours:
             widget.add_column(column, key=column)
         for name, values in table.iterrows():
