@@ -17,11 +17,12 @@ def _shared_data_dir() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_state(tmp_path_factory: pytest.TempPathFactory):
-    """Keep every test away from the user's registry and feature cache."""
+    """Keep every test away from the user's registry, feature cache and run folders."""
     state = tmp_path_factory.mktemp("state")
-    saved = {k: os.environ.get(k) for k in ("AVC_DB_URL", "AVC_CACHE_DIR")}
+    saved = {k: os.environ.get(k) for k in ("AVC_DB_URL", "AVC_CACHE_DIR", "AVC_RUNS_DIR")}
     os.environ["AVC_DB_URL"] = f"sqlite:///{state / 'experiments.db'}"
     os.environ["AVC_CACHE_DIR"] = str(state / "cache")
+    os.environ["AVC_RUNS_DIR"] = str(state / "runs")
     yield state
     for key, value in saved.items():
         if value is None:

@@ -142,9 +142,11 @@ class Registry:
     # --- experiments ------------------------------------------------------------------------
 
     def create(self, config: ExperimentConfig, *, run_dir: str | Path | None = None,
-               runs_root: str | Path = "avc-runs", tags: Sequence[str] = ()) -> Experiment:
+               runs_root: str | Path | None = None, tags: Sequence[str] = ()) -> Experiment:
         """Register ``config`` as a new queued experiment; its run folder is ``run_dir`` or
-        ``runs_root/<id>-<backbone>-<head>``."""
+        ``runs_root/<id>-<backbone>-<head>`` (``runs_root`` defaults to ``$AVC_RUNS_DIR`` or
+        ``avc-runs`` in the working directory)."""
+        runs_root = runs_root or os.environ.get("AVC_RUNS_DIR") or "avc-runs"
         import json
 
         row = Experiment(
