@@ -68,7 +68,8 @@ def handles_errors(command):
 
 Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
                                       "folders layout).")]
-Layout = Annotated[str, typer.Option(help="Dataset layout: folders, ucf101, hmdb51, kinetics.")]
+Layout = Annotated[str, typer.Option(help="Dataset layout: folders, ucf101, hmdb51, kinetics, "
+                                      "sports1m99.")]
 Split = Annotated[str, typer.Option(help="'abdn' (seeded random 70/30) or an official split 1-3.")]
 SplitSeed = Annotated[int, typer.Option(help="Seed of the abdn split.")]
 Annotations = Annotated[Optional[Path], typer.Option(help="Folder of official split files.")]

@@ -215,3 +215,48 @@ def load_hmdb51(request: LayoutRequest) -> Dataset:
         test=_listed_items(request.root, test_entries, f"{files} (flag 2, test)"),
         split={"protocol": "official", "split": split},
     )
+
+
+# ABDN's Sports-1M subset: 99 classes among the first 202 Sports-1M labels, in the order of its
+# "labels (99 classes).txt" (alphabetical). Its downloader left one folder per class name, named as
+# Sports-1M's labels.txt spells it ("pétanque"; ABDN's list writes "petanque": both are accepted).
+SPORTS1M_99 = (
+    "abseiling", "archery", "artistic gymnastics", "backstroke", "baguazhang", "balance beam",
+    "bmx", "board sports", "bobsleigh", "bocce", "bodyboarding", "boomerang", "boules", "bowling",
+    "bowls", "breaststroke", "bujinkan", "butterfly stroke", "carom billiards", "croquet",
+    "cross-country skiing", "cue sports", "curling", "cyclo-cross", "decathlon", "dirt jumping",
+    "duathlon", "figure skating", "flying trapeze", "freeboard (skateboard)", "freeride",
+    "freestyle bmx", "freestyle scootering", "freestyle skiing", "freestyle swimming",
+    "gymnastics", "hapkido", "heptathlon", "horizontal bar", "jeet kune do", "judo",
+    "juggling club", "kajukenbo", "kalaripayattu", "kite", "kite landboarding", "kitesurfing",
+    "knife throwing", "krav maga", "kuk sool won", "luge", "mountainboarding", "ninjutsu",
+    "nordic skiing", "northern praying mantis (martial art)", "parallel bars", "parasailing",
+    "pehlwani", "pencak silat", "pentathlon", "pétanque", "pole climbing (gymnastic)",
+    "pommel horse", "practical shooting", "race walking", "rings (gymnastics)",
+    "road bicycle racing", "rope climbing", "russian pyramid", "shooting sport", "shorinji kempo",
+    "shuai jiao", "shuffleboard", "skateboarding", "skee ball", "skeleton (sport)", "ski jumping",
+    "skibobbing", "skijoring", "skimboarding", "skipping rope", "skittles (sport)", "slacklining",
+    "sled dog racing", "speed skating", "sporting clays", "squash (sport)", "streetluge",
+    "strength athletics", "swimming (sport)", "telemark skiing", "ten-pin bowling", "trapeze",
+    "unicycle", "vovinam", "wakeboarding", "wakesurfing", "wallball", "xing yi quan",
+)
+
+
+@register_layout("sports1m99")
+def load_sports1m_99(request: LayoutRequest) -> Dataset:
+    """Return ABDN's Sports-1M-99 from ``ROOT/<class name>/<video>`` with the ABDN split.
+
+    Raises:
+        ConfigError: an annotation folder was given (the class list is built in).
+        DatasetLayoutError: a class folder is missing or empty, or a folder of videos is not one
+            of the 99 classes.
+    """
+    if request.annotations is not None:
+        raise ConfigError("the 'sports1m99' layout has its class list built in; drop --annotations")
+    classes = [
+        "petanque" if name == "pétanque" and (request.root / "petanque").is_dir()
+        and not (request.root / name).is_dir() else name
+        for name in SPORTS1M_99
+    ]
+    _refuse_unknown_video_folders(request.root, classes, Path("ABDN's Sports-1M-99 list"))
+    return _abdn_dataset(request, name="Sports-1M-99", layout="sports1m99", classes=classes)
