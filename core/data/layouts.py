@@ -1,4 +1,5 @@
-"""The registered dataset layouts: "folders" (ABDN's class-folder layout), "ucf101" and "hmdb51".
+"""The registered dataset layouts: "folders" (ABDN's class-folder layout), "ucf101", "hmdb51" and
+"sports1m99" (ABDN's Sports-1M subset). Kinetics lives in ``core/data/kinetics.py``.
 
 Every layout refuses to drop videos silently: a class folder without videos, a listed video missing on
 disk or a folder of videos that is not a known class is a :class:`DatasetLayoutError` naming it.

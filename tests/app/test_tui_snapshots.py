@@ -55,6 +55,15 @@ def _app(db: str) -> AvcApp:
     return app
 
 
+async def _still(pilot) -> None:
+    """No blinking cursor: what a snapshot shows must not depend on when it is taken."""
+    from textual.widgets import Input
+
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause(0.2)
+
+
 async def _loaded(pilot) -> None:
     while not getattr(pilot.app.screen, "loaded", False):
         await pilot.pause(0.05)
@@ -100,7 +109,7 @@ def test_launch_screen(snap_compare, fixed_registry: str) -> None:
         await pilot.press("n")
         while not len(pilot.app.screen.query_one("#backbones").options):
             await pilot.pause(0.05)
-        await pilot.pause(0.2)
+        await _still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=launch)
 
@@ -110,5 +119,6 @@ def test_predict_screen(snap_compare, fixed_registry: str) -> None:
         await _loaded(pilot)
         await pilot.press("p")
         await pilot.pause(0.3)
+        await _still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=predict)
