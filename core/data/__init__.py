@@ -1,12 +1,16 @@
 """Video datasets: layouts on disk → labelled video files, class names and a recorded train/test split.
 
-Importing this package registers the built-in layouts ("folders", "ucf101", "hmdb51", "kinetics").
+Importing this package registers the built-in layouts: "folders", "ucf101", "hmdb51", "sports1m99",
+"kinetics", "ucf11" (UCF YouTube Action, leave-one-group-out splits) and "hollywood2" (multi-label: see
+:attr:`Dataset.multilabel` and :attr:`VideoItem.labels`).
 """
 
 from __future__ import annotations
 
 from core.data import layouts as _layouts  # noqa: F401  (registers the built-in layouts)
 from core.data import kinetics as _kinetics  # noqa: F401, E402
+from core.data import ucf11 as _ucf11  # noqa: F401, E402
+from core.data import hollywood2 as _hollywood2  # noqa: F401, E402
 from core.data.dataset import (
     VIDEO_EXTENSIONS,
     Dataset,

@@ -1,6 +1,6 @@
 """Datasets as avc sees them: labelled video files, class names, a train/test split and how it was made.
 
-A *layout* turns a folder on disk (plus, for UCF-101 and HMDB-51, the official annotation files) into a
+A *layout* turns a folder on disk (plus, for some datasets, the official annotation files) into a
 :class:`Dataset`. Layouts live in a registry filled by :func:`register_layout`; :func:`load_dataset` is
 the one entry point and validates the split request before any layout touches the disk.
 
@@ -11,7 +11,7 @@ and recorded in :attr:`Dataset.split` so that an experiment can be repeated exac
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +28,24 @@ ABDN_SPLIT = "abdn"
 
 @dataclass(frozen=True)
 class VideoItem:
-    """One labelled video: its absolute path and its label, an index into :attr:`Dataset.classes`."""
+    """One labelled video: its absolute path and its label, an index into :attr:`Dataset.classes`.
+
+    Single-label datasets set ``label`` and leave ``labels`` empty. Multi-label datasets
+    (:attr:`Dataset.multilabel`) set ``labels`` to the sorted indices of every class the video shows,
+    which may be none, and ``label`` to the first of them, or -1 when there is none; ``label`` then
+    only orders the videos and must not be read as the video's class. Build such items with
+    :meth:`multilabelled`.
+    """
 
     path: Path
     label: int
+    labels: tuple[int, ...] = ()
+
+    @classmethod
+    def multilabelled(cls, path: Path, labels: Iterable[int]) -> VideoItem:
+        """Return the item of a multi-label video: ``labels`` sorted and deduplicated, ``label`` the first or -1."""
+        ordered = tuple(sorted(set(labels)))
+        return cls(path=path, label=ordered[0] if ordered else -1, labels=ordered)
 
 
 @dataclass
@@ -39,7 +53,11 @@ class Dataset:
     """A labelled video dataset with its train/test split.
 
     ``split`` says how the split was made and is JSON-serialisable, e.g.
-    ``{"protocol": "abdn", "seed": 0, "test_size": 0.3}`` or ``{"protocol": "official", "split": 1}``.
+    ``{"protocol": "abdn", "seed": 0, "test_size": 0.3}``, ``{"protocol": "official", "split": 1}`` or
+    ``{"protocol": "official", "split": 3, "scheme": "leave-one-group-out", "test_group": 3}``.
+
+    ``multilabel`` is true for datasets where a video shows any number of classes (Hollywood2): their
+    items carry :attr:`VideoItem.labels`, see there.
     """
 
     name: str
@@ -49,15 +67,20 @@ class Dataset:
     train: list[VideoItem]
     test: list[VideoItem]
     split: dict = field(default_factory=dict)
+    multilabel: bool = False
 
     def items(self) -> list[VideoItem]:
         """Return every video of the dataset, train first, then test."""
         return [*self.train, *self.test]
 
     def summary(self) -> str:
-        """Return a one-line description, e.g. ``"X: 8 classes, 84 train / 36 test videos (abdn split, seed 0)"``."""
+        """Return a one-line description, e.g. ``"X: 8 classes, 84 train / 36 test videos (abdn split, seed 0)"``.
+
+        A multi-label dataset says so: ``"Hollywood2: 12 classes (multi-label), 823 train / 884 test …"``.
+        """
+        kind = " (multi-label)" if self.multilabel else ""
         text = (
-            f"{self.name}: {len(self.classes)} classes, "
+            f"{self.name}: {len(self.classes)} classes{kind}, "
             f"{len(self.train)} train / {len(self.test)} test videos ({_describe_split(self.split)})"
         )
         if self.split.get("missing"):
@@ -77,7 +100,10 @@ def _describe_split(split: dict) -> str:
             text += f", test size {test_size}"
         return text
     if protocol == "official":
-        return f"official split {split.get('split')}"
+        text = f"official split {split.get('split')}"
+        if split.get("scheme") == "leave-one-group-out":
+            text += f", leave-one-group-out: group {split.get('test_group', split.get('split'))} is the test set"
+        return text
     return f"{protocol} split"
 
 
@@ -85,7 +111,7 @@ def _describe_split(split: dict) -> str:
 class LayoutRequest:
     """What a layout loader is asked for; built and validated by :func:`load_dataset`.
 
-    ``official_split`` is the official split number (1, 2, 3) or ``None`` for the seeded ABDN split, in
+    ``official_split`` is an official split number of the layout or ``None`` for the seeded ABDN split, in
     which case ``seed`` and ``test_size`` apply. ``annotations`` is the annotation folder the user gave,
     or ``None`` for the layout's default.
     """
@@ -161,10 +187,24 @@ def _official_split_number(layout: Layout, split: str) -> int | None:
                 f"files; official splits need {' or '.join(offering)}",
                 hint=f"use --split {ABDN_SPLIT} for a seeded random 70/30 split of the {layout.name!r} layout",
             )
-    valid = [ABDN_SPLIT, *(str(number) for number in layout.official_splits)]
+    valid = [ABDN_SPLIT, *_number_ranges(layout.official_splits)]
     raise ConfigError(
         f"unknown split {split!r} for layout {layout.name!r}; valid splits: {', '.join(valid)}",
     )
+
+
+def _number_ranges(numbers: Sequence[int]) -> list[str]:
+    """Return ``numbers`` as text, runs of four or more written as ranges: ``(1, …, 25)`` → ``["1-25"]``."""
+    runs: list[list[int]] = []
+    for number in sorted(numbers):
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    texts: list[str] = []
+    for run in runs:
+        texts.extend([f"{run[0]}-{run[-1]}"] if len(run) >= 4 else [str(number) for number in run])
+    return texts
 
 
 def _check_abdn_parameters(*, seed: int, test_size: float) -> None:
@@ -189,9 +229,9 @@ def load_dataset(
 ) -> Dataset:
     """Load the dataset under ``root`` with the named layout and split.
 
-    ``split`` is ``"abdn"`` (a seeded random split, see :func:`abdn_split`) or an official split number
-    ``"1"``, ``"2"``, ``"3"`` for layouts that have official split files. ``annotations`` overrides the
-    layout's default annotation folder.
+    ``split`` is ``"abdn"`` (a seeded random split, see :func:`abdn_split`) or one of the layout's official
+    split numbers (``"1"``, ``"2"``, ``"3"`` for UCF-101 and HMDB-51, ``"1"`` … ``"25"`` for UCF-11).
+    ``annotations`` overrides the layout's default annotation folder.
 
     Returns the :class:`Dataset`, whose ``split`` records how the split was made.
 
@@ -228,6 +268,8 @@ def load_dataset(
 
 
 def _item_order(item: VideoItem) -> tuple[int, str]:
+    # A multi-label item without any class has label -1 and sorts first; paths are unique, so the order
+    # is total either way.
     return (item.label, item.path.as_posix())
 
 
@@ -239,7 +281,8 @@ def abdn_split(
     Like scikit-learn's ``ShuffleSplit``: ``n_test = ceil(test_size * n)``, a permutation drawn from
     ``numpy.random.default_rng(seed)``, test = the first ``n_test`` of the permutation, train = the rest.
     The items are put in (label, path) order before the permutation, so the result depends only on the
-    set of items and the seed, not on the order a filesystem listed them in. The split is **not**
+    set of items and the seed, not on the order a filesystem listed them in. Multi-label items are
+    ordered the same way, by their first class (-1 when they have none). The split is **not**
     stratified, because ABDN's was not: a class may be over- or under-represented in the test set.
 
     Returns ``(train, test)``, each sorted by (label, path).
