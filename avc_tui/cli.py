@@ -73,7 +73,9 @@ Layout = Annotated[str, typer.Option(help="Dataset layout: folders, ucf101, hmdb
 Split = Annotated[str, typer.Option(help="'abdn' (seeded random 70/30) or an official split 1-3.")]
 SplitSeed = Annotated[int, typer.Option(help="Seed of the abdn split.")]
 Annotations = Annotated[Optional[Path], typer.Option(help="Folder of official split files.")]
-Backbone = Annotated[str, typer.Option("--backbone", "-b", help="CNN backbone (see `avc models`).")]
+Backbone = Annotated[Optional[str], typer.Option(
+    "--backbone", "-b", help="CNN backbone (see `avc models`; default vgg16, or the layout's own "
+                             "features: yt8m for youtube8m).")]
 Weights = Annotated[str, typer.Option(help="'imagenet' (local cache only), 'none' (seeded random) "
                                       "or a path to a state-dict file.")]
 InputSize = Annotated[Optional[int], typer.Option(help="Frame size in pixels (default: the "
@@ -111,14 +113,19 @@ def parse_options(pairs: list[str]) -> dict:
     return options
 
 
+DEFAULT_BACKBONE = "vgg16"
+
+
 def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations: Path | None,
-            backbone: str, weights: str, input_size: int | None, sampling: str, head: str,
+            backbone: str | None, weights: str, input_size: int | None, sampling: str, head: str,
             reduction: str | None, frames: int | None, mask: bool, normalize: str, preset: str,
             epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str,
             name: str | None, head_options: list[str] | None = None):
     from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+    from core.data import layout_features
     from core.video import Sampling
 
+    backbone = backbone or layout_features(layout) or DEFAULT_BACKBONE
     return ExperimentConfig(
         data=DataConfig(str(root.resolve()), layout=layout, split=split, split_seed=split_seed,
                         annotations=str(annotations.resolve()) if annotations else None),
@@ -193,6 +200,24 @@ def data_synth(
                   f"in {time.perf_counter() - started:.1f} s")
 
 
+@data_app.command("synth-yt8m")
+@handles_errors
+def data_synth_yt8m(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the records into.")],
+    videos: Annotated[int, typer.Option(help="Videos per partition (train, validate).")] = 150,
+    classes: Annotated[int, typer.Option(help="Number of classes (labels per video: 1-3).")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same records.")] = 0,
+) -> None:
+    """Write a small synthetic YouTube-8M frame-level set (TFRecords + vocabulary.csv)."""
+    from core.data.youtube8m import synthesize
+
+    started = time.perf_counter()
+    paths = synthesize(directory, videos_per_split=videos, num_classes=classes, seed=seed)
+    console.print(f"wrote {2 * videos} videos ({classes} classes) in {len(paths)} TFRecord files "
+                  f"to {directory} in {time.perf_counter() - started:.1f} s; train with "
+                  f"--layout youtube8m --backbone yt8m", highlight=False)
+
+
 @data_app.command("info")
 @handles_errors
 def data_info(root: Root, layout: Layout = "folders", split: Split = "abdn",
@@ -206,11 +231,16 @@ def data_info(root: Root, layout: Layout = "folders", split: Split = "abdn",
     counts: dict[int, list[int]] = {}
     for part, items in (("train", dataset.train), ("test", dataset.test)):
         for item in items:
-            counts.setdefault(item.label, [0, 0])[part == "test"] += 1
+            for label in item.labels if dataset.multilabel else (item.label,):
+                counts.setdefault(label, [0, 0])[part == "test"] += 1
     from rich.table import Table
 
-    table = Table("class", "train", "test")
+    table = Table("class", "train", "test",
+                  caption="videos per class (a video counts once for each of its labels)"
+                  if dataset.multilabel else None)
     for label, name in enumerate(dataset.classes):
+        if label not in counts and dataset.multilabel:
+            continue  # YouTube-8M has 3,862 classes; list the ones present
         train, test = counts.get(label, [0, 0])
         table.add_row(name, str(train), str(test))
     console.print(table)
@@ -220,7 +250,7 @@ def data_info(root: Root, layout: Layout = "folders", split: Split = "abdn",
 @handles_errors
 def extract(
     root: Root,
-    backbone: Backbone = "vgg16",
+    backbone: Backbone = None,
     weights: Weights = "imagenet",
     input_size: InputSize = None,
     sampling: SamplingOpt = "fps:1",
@@ -241,10 +271,14 @@ def extract(
 
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
                            annotations=annotations)
+    backbone = backbone or DEFAULT_BACKBONE
     spec = ExtractionSpec.create(backbone, weights=weights, input_size=input_size,
                                  sampling=Sampling.parse(sampling))
     cache = FeatureCache(cache_dir or default_cache_dir())
     console.print(dataset.summary())
+    if dataset.load_features is not None:
+        console.print(f"the {layout} layout comes with its features: nothing to extract")
+        return
     with ProgressReporter() as reporter:
         report = extract_features([i.path for i in dataset.items()], spec, cache, device=device,
                                   batch_frames=batch_frames, num_workers=workers,
@@ -262,7 +296,7 @@ def extract(
 @handles_errors
 def run(
     root: Root,
-    backbone: Backbone = "vgg16",
+    backbone: Backbone = None,
     head: Annotated[str, typer.Option("--head", "-h", help="Head / attention mode "
                                       "(see `avc models`).")] = "cnn-lstm-attention",
     preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern.")] = "abdn",

@@ -65,7 +65,8 @@ def _names(value: str, valid: list[str], what: str) -> list[str]:
 def grid(
     root: Root,
     backbones: Annotated[Optional[str], typer.Option(help="Comma-separated backbones (default: "
-                                                     "the ABDN five).")] = None,
+                                                     "the ABDN five, or the layout's own "
+                                                     "features).")] = None,
     heads: Annotated[Optional[str], typer.Option(help="Comma-separated heads (default: the "
                                                  "three ABDN modes).")] = None,
     jobs: Annotated[Optional[int], typer.Option(help="Jobs at once (default: one per GPU, or "
@@ -100,11 +101,12 @@ def grid(
     from avc_tui.runner.executor import LocalExecutor
     from avc_tui.runner.scheduler import run_all
     from core.backbones import backbone_names
+    from core.data import layout_features
     from core.experiment import open_dataset
     from core.models.registry import head_names
 
-    chosen = _names(backbones or ",".join(backbone_names(abdn_only=True)), backbone_names(),
-                    "backbone")
+    chosen = _names(backbones or layout_features(layout)
+                    or ",".join(backbone_names(abdn_only=True)), backbone_names(), "backbone")
     modes = _names(heads or ",".join(head_names(abdn_only=True)), head_names(), "head")
     configs = [_config(root, layout=layout, split=split, split_seed=split_seed,
                        annotations=annotations, backbone=b, weights=weights,

@@ -35,6 +35,10 @@ class BackboneSpec:
 
     ``build`` returns the whole classification network with random weights (its state dict is what
     the ImageNet weight file holds); ``trunk`` cuts it down to the last conv map.
+
+    ``kind`` is ``cnn`` (a network with weights), ``pixels`` (the frames themselves, grey, for
+    models trained end to end such as the 3D CNN; no weights) or ``precomputed`` (features that
+    come with the dataset, such as YouTube-8M's; nothing is extracted).
     """
 
     name: str
@@ -51,6 +55,8 @@ class BackboneSpec:
     in_abdn_grid: bool = False
     notes: str = ""
     aliases: tuple[str, ...] = field(default=())
+    kind: str = "cnn"
+    feature_dim: int | None = None  # the vector size of a precomputed backbone
 
     @property
     def weights_filename(self) -> str | None:
@@ -242,6 +248,56 @@ register_backbone(
 )
 
 
+class GreyPixels(nn.Module):
+    """The "pixels" trunk: RGB in [0, 1] (N, 3, S, S) → grey (N, 1, S, S), ITU-R BT.601 luma."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1),
+                             persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.luma).sum(dim=1, keepdim=True)
+
+
+register_backbone(
+    BackboneSpec(
+        name="pixels",
+        paper_name="pixels",
+        build=GreyPixels,
+        trunk=lambda m: m,
+        out_channels=1,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        default_input_size=64,
+        min_input_size=32,
+        kind="pixels",
+        notes="grey frames in [0, 1], no weights: the input of end-to-end models (3d-cnn)",
+    )
+)
+
+
+def _no_network() -> nn.Module:
+    raise ConfigError("precomputed features have no network to build")
+
+
+register_backbone(
+    BackboneSpec(
+        name="yt8m",
+        paper_name="YouTube-8M features",
+        build=_no_network,
+        trunk=lambda m: m,
+        out_channels=1152,
+        default_input_size=1,
+        min_input_size=1,
+        kind="precomputed",
+        feature_dim=1152,
+        notes="YouTube-8M's precomputed per-second features (Inception-PCA rgb 1024 + VGGish "
+              "audio 128); only with --layout youtube8m",
+    )
+)
+
+
 # --- weights -----------------------------------------------------------------------------------
 
 
@@ -350,6 +406,8 @@ def _load_into(spec: BackboneSpec, full: nn.Module, state: dict[str, torch.Tenso
 def weights_id(name: str, weights: str, *, init_seed: int = 0) -> str:
     """A short string that identifies the weights, for cache keys: changes when the weights do."""
     spec = get_backbone_spec(name)
+    if spec.kind != "cnn":
+        return spec.kind  # no weights
     if weights == "none":
         return f"none:{RANDOM_INIT}:seed{init_seed}"
     if weights == "imagenet":
@@ -449,6 +507,8 @@ def _unit_scale(backbone: Backbone, seed: int) -> float:
 def feature_shape(name: str, input_size: int | None = None) -> tuple[int, int, int]:
     """(C, h, w) of ``name``'s conv map at ``input_size`` without allocating any weights."""
     spec = get_backbone_spec(name)
+    if spec.kind == "precomputed":
+        return (int(spec.feature_dim or spec.out_channels), 1, 1)
     size = resolve_input_size(spec, input_size)
     with torch.device("meta"):
         trunk = spec.trunk(spec.build()).eval()
@@ -475,6 +535,11 @@ def build_backbone(name: str, *, weights: str = "imagenet", input_size: int | No
     """
     spec = get_backbone_spec(name)
     size = resolve_input_size(spec, input_size)
+    if spec.kind == "precomputed":
+        raise ConfigError(f"{spec.name} features are precomputed and come with their dataset; "
+                          "there is no network to run on video files")
+    if spec.kind == "pixels":
+        return Backbone(spec, spec.trunk(spec.build()), size)
     if weights == "none":
         # Seeded so that the feature extractor and a later `avc predict` build the same network.
         # Only the trunk is materialised (VGG's unused classifier alone is 120M parameters).

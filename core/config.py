@@ -56,6 +56,8 @@ class FeatureConfig:
 
         spec = get_backbone_spec(self.backbone)
         object.__setattr__(self, "backbone", spec.name)
+        if spec.kind != "cnn":  # pixels and precomputed features have no weights to choose
+            object.__setattr__(self, "weights", "none")
         resolve_input_size(spec, self.input_size)
         if isinstance(self.sampling, dict):
             object.__setattr__(self, "sampling", Sampling.from_dict(self.sampling))
@@ -101,7 +103,9 @@ class HeadConfig:
             from core.models import build_head
 
             with torch.device("meta"):
-                build_head(self.name, in_dim=16, num_classes=2, frames=2, options=self.options)
+                in_dim, frames = spec.probe
+                build_head(self.name, in_dim=in_dim, num_classes=2, frames=frames,
+                           options=self.options)
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"unknown feature normalisation {self.normalize!r}; "
                               f"choose one of: {', '.join(NORMALIZATIONS)}")
@@ -147,6 +151,21 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
+        from core.backbones import get_backbone_spec
+        from core.data import layout_features
+        from core.models import get_head_spec
+
+        provided = layout_features(self.data.layout)
+        precomputed = get_backbone_spec(self.features.backbone).kind == "precomputed"
+        if provided is not None and self.features.backbone != provided:
+            raise ConfigError(f"the {self.data.layout} layout comes with its own features; "
+                              f"it needs --backbone {provided}, not {self.features.backbone}")
+        if get_head_spec(self.head.name).end_to_end and self.features.backbone != "pixels":
+            raise ConfigError(f"{self.head.name} is trained end to end on the frames; "
+                              f"it needs --backbone pixels, not {self.features.backbone}")
+        if provided is None and precomputed:
+            raise ConfigError(f"{self.features.backbone} features come only with their dataset; "
+                              f"the {self.data.layout} layout has videos, pick a CNN backbone")
 
     @property
     def display_name(self) -> str:

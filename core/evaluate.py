@@ -1,7 +1,8 @@
 """Classification metrics and the evaluation pass.
 
 Single-label metrics: loss, top-1, top-5, per-class accuracy and the confusion matrix
-(rows = true class, columns = predicted class).
+(rows = true class, columns = predicted class). Multi-label data fills the same record differently
+(Hit@1/Hit@5, per-class AP, GAP/mAP/PERR in ``extra``); see ``core/tasks.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from core.sequences import SequenceSet
 
 @dataclass
 class Metrics:
-    """Metrics over one set of videos. ``per_class`` holds None for classes with no video."""
+    """Metrics over one set of videos. ``per_class`` holds None for classes with no video.
+
+    ``task`` is ``single-label`` or ``multi-label``; ``extra`` holds the multi-label metrics
+    (``gap``, ``map``, ``perr``).
+    """
 
     count: int
     loss: float
@@ -24,9 +29,17 @@ class Metrics:
     top5: float
     per_class: list[float | None] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
+    task: str = "single-label"
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        """What model selection maximises: top-1 accuracy, or mAP for multi-label data."""
+        return self.extra["map"] if self.task == "multi-label" else self.top1
 
     def summary(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}loss": self.loss, f"{prefix}acc": self.top1, f"{prefix}top5": self.top5}
+        return {f"{prefix}loss": self.loss, f"{prefix}acc": self.top1, f"{prefix}top5": self.top5,
+                **{f"{prefix}{key}": value for key, value in self.extra.items()}}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +86,9 @@ def predict_logits(model: nn.Module, data: SequenceSet, *, device: torch.device,
 def evaluate(model: nn.Module, data: SequenceSet, num_classes: int, *, device: torch.device,
              batch_size: int = 256, use_mask: bool = False) -> Metrics:
     """Run ``model`` over ``data`` and return its :class:`Metrics`."""
+    from core.tasks import task_for  # core.tasks builds on this module
+
     logits = predict_logits(model, data, device=device, batch_size=batch_size, use_mask=use_mask)
     if len(data) == 0:
-        return classification_metrics(torch.zeros(0, num_classes), data.labels, num_classes)
-    return classification_metrics(logits, data.labels, num_classes)
+        logits = torch.zeros(0, num_classes)
+    return task_for(data.labels).metrics(logits, data.labels, num_classes)

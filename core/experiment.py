@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from core.backbones import feature_shape
@@ -26,7 +27,7 @@ from core.errors import ConfigError, VideoDecodeError
 from core.evaluate import Metrics
 from core.events import EventCallback
 from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features, resolve_device
-from core.models import build_head
+from core.models import build_head, get_head_spec
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences, expected_frames
 from core.train import PRESETS, TrainSettings, final_metrics, holdout_split, train_head
 
@@ -112,12 +113,42 @@ def prepare_features(config: ExperimentConfig, dataset: Dataset, *, cache: Featu
     return report
 
 
-def _sequences(items: Sequence[VideoItem], report: ExtractionReport, cache: FeatureCache,
-               spec: ExtractionSpec, frames: int, reduction: str) -> SequenceSet:
-    usable = [item for item in items if item.path in report.hashes]
-    maps = [cache.load(spec, report.hashes[item.path]).features for item in usable]
-    return build_sequences(maps, [item.label for item in usable], frames=frames,
-                           reduction=reduction)
+def _labels(dataset: Dataset, items: Sequence[VideoItem]) -> list[int] | torch.Tensor:
+    """Class indices, or a multi-hot (N, C) tensor for multi-label datasets."""
+    if not dataset.multilabel:
+        return [item.label for item in items]
+    labels = torch.zeros(len(items), len(dataset.classes))
+    for row, item in enumerate(items):
+        labels[row, list(item.labels)] = 1.0
+    return labels
+
+
+class _Features:
+    """Each usable video's per-frame maps (frames, C, h, w): from the feature cache, or from the
+    dataset itself when its features come with it (YouTube-8M: vectors, seen as 1×1 maps)."""
+
+    def __init__(self, dataset: Dataset, report: ExtractionReport | None, cache: FeatureCache,
+                 spec: ExtractionSpec) -> None:
+        self.dataset, self.report, self.cache, self.spec = dataset, report, cache, spec
+
+    def usable(self, items: Sequence[VideoItem]) -> list[VideoItem]:
+        if self.report is None:
+            return list(items)
+        return [item for item in items if item.path in self.report.hashes]
+
+    def maps(self, items: Sequence[VideoItem]) -> list[np.ndarray]:
+        if self.dataset.load_features is not None:
+            return [v.reshape(*v.shape, 1, 1) for v in self.dataset.load_features(items)]
+        return [self.cache.load(self.spec, self.report.hashes[item.path]).features
+                for item in items]
+
+    def counts(self) -> list[int]:
+        return [m.shape[0] for m in self.maps(self.usable(self.dataset.items()))]
+
+    def sequences(self, items: Sequence[VideoItem], frames: int, reduction: str) -> SequenceSet:
+        usable = self.usable(items)
+        return build_sequences(self.maps(usable), _labels(self.dataset, usable), frames=frames,
+                               reduction=reduction)
 
 
 def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
@@ -144,21 +175,26 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     dataset = open_dataset(config)
     cache = FeatureCache(cache_dir or default_cache_dir())
     spec = extraction_spec(config)
-    report = prepare_features(config, dataset, cache=cache, callbacks=callbacks,
-                              should_stop=should_stop, num_workers=num_workers,
-                              skip_unreadable=skip_unreadable)
+    report = None
+    if dataset.load_features is None:  # videos: run the backbone (or find its cached maps)
+        report = prepare_features(config, dataset, cache=cache, callbacks=callbacks,
+                                  should_stop=should_stop, num_workers=num_workers,
+                                  skip_unreadable=skip_unreadable)
     extracted_at = time.perf_counter()
-    unreadable = {str(p): reason for p, reason in report.failed.items()}
-    if report.cancelled:
+    unreadable = {str(p): reason for p, reason in report.failed.items()} if report else {}
+    if report is not None and report.cancelled:
         return ExperimentResult(run_dir, config, dataset.classes, 0, None, [], 0, 0, 0, unreadable,
                                 {"extract": extracted_at - started}, cancelled=True)
 
-    counts = [cache.load(spec, report.hashes[item.path]).num_frames
-              for item in dataset.items() if item.path in report.hashes]
+    source = _Features(dataset, report, cache, spec)
     head = config.head
-    frames = head.frames or expected_frames(counts)
-    train_all = _sequences(dataset.train, report, cache, spec, frames, head.reduction)
-    test_set = _sequences(dataset.test, report, cache, spec, frames, head.reduction)
+    # ABDN's T is the mean frame count; features that come with the data (YouTube-8M, already
+    # capped at 300 seconds) keep every frame, as the starter reader does.
+    counts = source.counts()
+    frames = (head.frames or get_head_spec(head.name).default_frames
+              or (max(counts) if dataset.load_features else expected_frames(counts)))
+    train_all = source.sequences(dataset.train, frames, head.reduction)
+    test_set = source.sequences(dataset.test, frames, head.reduction)
     normalizer = FeatureNormalizer(head.normalize).fit(train_all)
     train_all, test_set = normalizer(train_all), normalizer(test_set)
     preset = PRESETS[config.train.preset]
@@ -176,7 +212,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     # the head's initial weights.
     torch.manual_seed(config.train.seed)
     model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes), frames=frames,
-                       options=head.options)
+                       options=head.options, multilabel=dataset.multilabel)
     settings = TrainSettings(
         preset=preset,
         epochs=config.train.epochs or preset.epochs,
@@ -194,6 +230,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         "in_dim": in_dim,
         "feature_shape": list(feature_shape(config.features.backbone, spec.input_size)),
         "input_size": spec.input_size,
+        "multilabel": dataset.multilabel,
         **normalizer.state(),
     }
     outcome = train_head(model, train_set, val_set, len(dataset.classes), settings,

@@ -63,14 +63,24 @@ def gap(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> float:
     return _average_precision(scores, truth, int(np.sum(labels > 0)))
 
 
+def class_aps(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> list[float | None]:
+    """Each class's AP over the top-``top_k``-per-video predictions that fell in it, over all
+    positives of that class; None for a class without positives."""
+    classes, scores, truth = _top_k(predictions, labels, top_k)
+    order = np.argsort(classes, kind="stable")
+    bounds = np.searchsorted(classes[order], np.arange(labels.shape[1] + 1))
+    positives = np.sum(labels > 0, axis=0)
+    aps: list[float | None] = []
+    for c in range(labels.shape[1]):
+        if positives[c] == 0:
+            aps.append(None)  # filter_empty_classes
+            continue
+        chosen = order[bounds[c]:bounds[c + 1]]
+        aps.append(_average_precision(scores[chosen], truth[chosen], int(positives[c])))
+    return aps
+
+
 def mean_ap(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> float:
     """Mean over classes with positives of the per-class AP of the top-``top_k`` predictions."""
-    classes, scores, truth = _top_k(predictions, labels, top_k)
-    aps = []
-    for c in range(labels.shape[1]):
-        positives = int(np.sum(labels[:, c] > 0))
-        if positives == 0:
-            continue  # filter_empty_classes
-        chosen = classes == c
-        aps.append(_average_precision(scores[chosen], truth[chosen], positives))
+    aps = [ap for ap in class_aps(predictions, labels, top_k) if ap is not None]
     return float(np.mean(aps)) if aps else 0.0

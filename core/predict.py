@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.backbones import Backbone, build_backbone
+from core.backbones import Backbone, build_backbone, get_backbone_spec
 from core.checkpoint import load_checkpoint
 from core.config import ExperimentConfig
 from core.errors import CheckpointError
@@ -76,13 +76,19 @@ class Predictor:
             raise CheckpointError(f"{checkpoint} lacks {exc}; it is not a complete avc checkpoint"
                                   ) from exc
         self.device = resolve_device(device)
+        self.multilabel = bool(state.get("multilabel", False))
         f = self.config.features
+        if get_backbone_spec(f.backbone).kind == "precomputed":
+            raise CheckpointError(
+                f"{checkpoint} classifies {f.backbone} features that come with their dataset, "
+                "not video files",
+                hint="its test metrics are in the run's result; `avc predict` takes video models")
         self.backbone: Backbone = build_backbone(
             f.backbone, weights=f.weights, input_size=f.input_size, init_seed=f.init_seed
         ).to(self.device)
         self.head = build_head(self.config.head.name, in_dim=in_dim,
                                num_classes=len(self.classes), frames=self.frames,
-                               options=self.config.head.options)
+                               options=self.config.head.options, multilabel=self.multilabel)
         try:
             self.head.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -109,7 +115,9 @@ class Predictor:
         seq = self.normalizer(seq)
         mask = seq.mask.to(self.device) if self.config.head.mask else None
         out = self.head(seq.features.to(self.device).float(), mask)
-        probs = torch.softmax(out.logits.float(), dim=1)[0].cpu()
+        logits = out.logits.float()[0].cpu()
+        # Multi-label models score each class on its own (sigmoid); the others share one softmax.
+        probs = torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=0)
         k = min(top_k, len(self.classes))
         values, indices = probs.topk(k)
         used = int(seq.lengths[0])

@@ -19,7 +19,8 @@ from core.errors import ConfigError
 
 @dataclass
 class SequenceSet:
-    """N padded sequences: features (N, T, …) float16, mask (N, T) bool, labels (N,) int64."""
+    """N padded sequences: features (N, T, …) float16, mask (N, T) bool, labels (N,) int64 class
+    indices, or (N, C) float32 multi-hot for multi-label data."""
 
     features: torch.Tensor
     mask: torch.Tensor
@@ -59,10 +60,11 @@ def reduce_maps(maps: np.ndarray, reduction: str) -> np.ndarray:
     raise ConfigError(f"unknown feature reduction {reduction!r}")
 
 
-def build_sequences(videos: Sequence[np.ndarray], labels: Sequence[int], *, frames: int,
-                    reduction: str) -> SequenceSet:
+def build_sequences(videos: Sequence[np.ndarray], labels: Sequence[int] | torch.Tensor, *,
+                    frames: int, reduction: str) -> SequenceSet:
     """Stack per-video conv maps (N_i, C, h, w) into a padded :class:`SequenceSet` of length
-    ``frames``, keeping each video's first ``frames`` frames."""
+    ``frames``, keeping each video's first ``frames`` frames. ``labels`` are class indices, or a
+    (N, C) multi-hot tensor for multi-label data."""
     if not videos:
         raise ConfigError("no videos to build sequences from")
     reduced = [reduce_maps(v[:frames], reduction) for v in videos]
@@ -75,7 +77,14 @@ def build_sequences(videos: Sequence[np.ndarray], labels: Sequence[int], *, fram
         features[i, :n] = torch.from_numpy(np.asarray(video, dtype=np.float16))
         mask[i, :n] = True
         lengths[i] = n
-    return SequenceSet(features, mask, torch.as_tensor(list(labels), dtype=torch.long), lengths)
+    return SequenceSet(features, mask, label_tensor(labels), lengths)
+
+
+def label_tensor(labels: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """Class indices as int64 (N,); a 2-D multi-hot matrix as float32 (N, C)."""
+    if isinstance(labels, torch.Tensor) and labels.dim() == 2:
+        return labels.float()
+    return torch.as_tensor(list(labels), dtype=torch.long)
 
 
 def _per_frame(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:

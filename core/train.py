@@ -40,6 +40,7 @@ from core.events import (
     emit,
 )
 from core.sequences import SequenceSet
+from core.tasks import task_for
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,10 @@ class TrainOutcome:
 def holdout_split(labels: torch.Tensor, fraction: float, seed: int
                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded stratified split of indices into (train, validation); every class with at least two
-    videos gives at least one to validation."""
+    videos gives at least one to validation. Multi-label videos (``labels`` (N, C)) are stratified
+    by their first class (videos without one form a stratum of their own)."""
+    if labels.dim() == 2:
+        labels = torch.where(labels.sum(dim=1) > 0, labels.argmax(dim=1), -1)
     generator = torch.Generator().manual_seed(seed)
     train_idx, val_idx = [], []
     for cls in labels.unique(sorted=True).tolist():
@@ -152,7 +156,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
                  if preset.cosine else None)
     scaler = torch.amp.GradScaler("cuda", enabled=settings.amp and device.type == "cuda")
-    loss_fn = nn.CrossEntropyLoss()
+    task = task_for(train_set.labels)
     generator = torch.Generator().manual_seed(settings.seed)
     fixed_order = torch.randperm(len(train_set), generator=generator)
     history: list[dict[str, float]] = []
@@ -208,8 +212,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                 out = model(x, mask)
                 logits = out.logits
                 # A head with its own training objective (per-step loss, regularisers) says so.
-                loss = (model.loss(out, y) if hasattr(model, "loss")
-                        else loss_fn(logits.float(), y))
+                loss = model.loss(out, y) if hasattr(model, "loss") else task.loss(logits, y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if preset.grad_clip is not None:
@@ -217,7 +220,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                 nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            batch_correct = (logits.argmax(dim=1) == y).sum().item()
+            batch_correct = task.hits(logits, y)
             seen += len(batch_idx)
             correct += batch_correct
             loss_sum += loss.item() * len(batch_idx)
@@ -238,9 +241,9 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                   "train_acc": correct / max(seen, 1), **val.summary("val_"),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began}
         history.append(record)
-        improved = (val.top1 > best["acc"] or (val.top1 == best["acc"] and val.loss < best["loss"]))
+        improved = (val.score > best["acc"] or (val.score == best["acc"] and val.loss < best["loss"]))
         if improved:
-            best = {"epoch": epoch, "acc": val.top1, "loss": val.loss}
+            best = {"epoch": epoch, "acc": val.score, "loss": val.loss}
             bad_epochs = 0
         else:
             bad_epochs += 1

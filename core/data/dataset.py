@@ -58,6 +58,9 @@ class Dataset:
 
     ``multilabel`` is true for datasets where a video shows any number of classes (Hollywood2): their
     items carry :attr:`VideoItem.labels`, see there.
+
+    ``load_features`` is set by layouts whose features come with the data (YouTube-8M): it returns
+    each item's (frames, D) float array, and no video is decoded.
     """
 
     name: str
@@ -68,6 +71,8 @@ class Dataset:
     test: list[VideoItem]
     split: dict = field(default_factory=dict)
     multilabel: bool = False
+    load_features: Callable[[Sequence[VideoItem]], list[np.ndarray]] | None = field(
+        default=None, repr=False, compare=False)
 
     def items(self) -> list[VideoItem]:
         """Return every video of the dataset, train first, then test."""
@@ -83,6 +88,9 @@ class Dataset:
             f"{self.name}: {len(self.classes)} classes{kind}, "
             f"{len(self.train)} train / {len(self.test)} test videos ({_describe_split(self.split)})"
         )
+        if self.split.get("damaged"):
+            examples = "; ".join(self.split.get("damaged_examples", []))
+            text += f"; {self.split['damaged']} damaged records skipped (e.g. {examples})"
         if self.split.get("missing"):
             examples = ", ".join(self.split.get("missing_examples", []))
             text += (f"; {self.split['missing']} listed videos are not on disk and are left out "
@@ -132,21 +140,25 @@ LayoutLoader = Callable[[LayoutRequest], Dataset]
 
 @dataclass(frozen=True)
 class Layout:
-    """A registered layout: its name, its loader and the official split numbers it understands."""
+    """A registered layout: its name, its loader, the official split numbers it understands and,
+    for layouts that come with their features, the backbone name those features go by."""
 
     name: str
     load: LayoutLoader
     official_splits: tuple[int, ...]
+    features: str | None = None
 
 
 _LAYOUTS: dict[str, Layout] = {}
 
 
-def register_layout(name: str, *, official_splits: Sequence[int] = ()) -> Callable[[LayoutLoader], LayoutLoader]:
+def register_layout(name: str, *, official_splits: Sequence[int] = (), features: str | None = None
+                    ) -> Callable[[LayoutLoader], LayoutLoader]:
     """Return a decorator that registers a loader ``(LayoutRequest) -> Dataset`` under ``name``.
 
     ``official_splits`` lists the split numbers the layout reads from official annotation files; a
-    layout without any only offers the seeded ABDN split.
+    layout without any only offers the seeded ABDN split. ``features`` names the precomputed backbone
+    of a layout whose features come with the data.
 
     Raises:
         ValueError: a layout of that name is already registered.
@@ -157,10 +169,17 @@ def register_layout(name: str, *, official_splits: Sequence[int] = ()) -> Callab
     def decorate(loader: LayoutLoader) -> LayoutLoader:
         if name in _LAYOUTS:
             raise ValueError(f"a dataset layout named {name!r} is already registered")
-        _LAYOUTS[name] = Layout(name=name, load=loader, official_splits=tuple(official_splits))
+        _LAYOUTS[name] = Layout(name=name, load=loader, official_splits=tuple(official_splits),
+                                features=features)
         return loader
 
     return decorate
+
+
+def layout_features(name: str) -> str | None:
+    """The precomputed backbone that layout ``name`` comes with, or None for video layouts."""
+    layout = _LAYOUTS.get(name)
+    return layout.features if layout else None
 
 
 def layout_names() -> list[str]:

@@ -254,7 +254,8 @@ def synthesize(
     """Write a small seeded frame-level dataset that a bag-of-frames model can learn.
 
     Writes ``train0000.tfrecord`` and ``train0001.tfrecord`` (the train split's videos, halved) and
-    ``validate0000.tfrecord``, ``videos_per_split`` videos per split. Each video has 1–3 labels in
+    ``validate0000.tfrecord``, ``videos_per_split`` videos per split, and a ``vocabulary.csv`` that
+    names the ``num_classes`` classes (so that the layout builds a model of that many outputs). Each video has 1–3 labels in
     ``[0, num_classes)`` and between ``frames[0]`` and ``frames[1]`` frames; each frame is the sum of its
     labels' prototype vectors (fixed per class by ``seed``) plus noise, quantised as YouTube-8M is.
 
@@ -288,6 +289,9 @@ def synthesize(
         return videos
 
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "vocabulary.csv").write_text(
+        "Index,Name\n" + "".join(f"{c},synthetic {c}\n" for c in range(num_classes)))
     train, validate = make("train", videos_per_split), make("validate", videos_per_split)
     half = (len(train) + 1) // 2
     return [

@@ -12,7 +12,8 @@ For frames x (B, M, N), expansion λ, groups G, clusters K:
 audio one with half the groups and clusters, concatenation → dropout 0.5 → FC(→ H, no bias) → BN →
 SE context gating (r = 8) → a logistic classifier; 88,889,378 parameters for 3,862 classes.
 The ``nextvlad`` head is the same after any backbone's (average-pooled) cached features, without
-the audio branch.
+the audio branch unless ``audio_dim`` says how many of each frame's last values are audio (128 on
+YouTube-8M's features, where ``-o audio_dim=128`` makes it exactly :class:`NeXtVLADModel`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class NeXtVLADHead(nn.Module):
                  groups: int = 8, clusters: int = 128, hidden: int = 2048, dropout: float = 0.5,
                  gating_reduction: int = 8, audio_dim: int = 0) -> None:
         super().__init__()
+        if not 0 <= audio_dim < in_dim:
+            raise ValueError(f"audio_dim {audio_dim} must be between 0 and the frame size {in_dim}")
+        in_dim -= audio_dim  # the last audio_dim values of each frame are its audio
         self.video = NeXtVLAD(in_dim, expansion=expansion, groups=groups, clusters=clusters)
         self.audio = (NeXtVLAD(audio_dim, expansion=expansion, groups=groups // 2,
                                clusters=clusters // 2) if audio_dim else None)
@@ -104,10 +108,11 @@ class NeXtVLADModel(NeXtVLADHead):
     """The YouTube-8M model: rgb 1024 + audio 128 per second, 3,862 classes (sigmoid each)."""
 
     def __init__(self, num_classes: int = 3862, **options) -> None:
-        super().__init__(1024, num_classes, audio_dim=128, **options)
+        super().__init__(1024 + 128, num_classes, audio_dim=128, **options)
 
 
 @register_head("nextvlad", family="NeXtVLAD (Lin et al. 2018)", reductions=("avg", "flatten"),
+               probe=(1024 + 128, 2),
                description="NeXtVLAD aggregation of frame features, SE context gating")
 def build_nextvlad(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
     return NeXtVLADHead(in_dim, num_classes, frames, **options)

@@ -32,7 +32,10 @@ class HeadSpec:
 
     ``build(in_dim=, num_classes=, frames=, **options)`` returns the ``nn.Module``.
     ``reductions`` lists the feature reductions it accepts (``flatten``, ``avg``, or ``none`` for
-    heads that read the conv maps themselves).
+    heads that read the conv maps themselves). ``task_aware`` heads get a ``multilabel`` option on
+    multi-label data; ``probe`` is the (in_dim, frames) their options are checked with;
+    ``end_to_end`` heads are whole models trained on the frames (the ``pixels`` backbone);
+    ``default_frames`` is their sequence length when the config gives none (else ABDN's mean rule).
     """
 
     name: str
@@ -41,19 +44,26 @@ class HeadSpec:
     reductions: tuple[str, ...] = ("flatten", "avg")
     in_abdn_grid: bool = False
     description: str = ""
+    task_aware: bool = False
+    probe: tuple[int, int] = (16, 2)  # (in_dim, frames) to check options with on the meta device
+    end_to_end: bool = False
+    default_frames: int | None = None
 
 
 HEADS: dict[str, HeadSpec] = {}
 
 
 def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),
-                  in_abdn_grid: bool = False, description: str = ""):
+                  in_abdn_grid: bool = False, description: str = "", task_aware: bool = False,
+                  probe: tuple[int, int] = (16, 2), end_to_end: bool = False,
+                  default_frames: int | None = None):
     """Decorator registering a builder under ``name``; a duplicate name raises ``ValueError``."""
 
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in HEADS:
             raise ValueError(f"head {name!r} is already registered")
-        HEADS[name] = HeadSpec(name, family, build, reductions, in_abdn_grid, description)
+        HEADS[name] = HeadSpec(name, family, build, reductions, in_abdn_grid, description,
+                               task_aware, probe, end_to_end, default_frames)
         return build
 
     return decorate
@@ -75,10 +85,18 @@ def get_head_spec(name: str) -> HeadSpec:
 
 
 def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
-               options: dict[str, Any] | None = None) -> nn.Module:
-    """Build head ``name``; raises ``ConfigError`` for an unknown name or unknown options."""
+               options: dict[str, Any] | None = None, multilabel: bool = False) -> nn.Module:
+    """Build head ``name``; raises ``ConfigError`` for an unknown name or unknown options.
+
+    ``multilabel`` tells heads whose prediction rule depends on the task (registered with
+    ``task_aware``: soft attention's vote, GLA's regulariser) that the data is multi-label, as their
+    ``multilabel`` option; the others score classes the same way either way.
+    """
     spec = get_head_spec(name)
+    options = dict(options or {})
+    if multilabel and spec.task_aware:
+        options["multilabel"] = True
     try:
-        return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **(options or {}))
+        return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad options for head {name!r}: {exc}") from exc

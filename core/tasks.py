@@ -1,0 +1,99 @@
+"""Single-label and multi-label classification: the loss, the batch score and the metrics of each.
+
+A :class:`~core.sequences.SequenceSet` says which task it is by its labels: integer class indices
+(N,) for single-label data (UCF-101, HMDB-51, Kinetics, ...), a float multi-hot matrix (N, C) for
+multi-label data (Hollywood2, YouTube-8M). :func:`task_for` picks the task from the labels, so the
+training loop and the evaluation pass need no flag.
+
+Multi-label, as YouTube-8M's starter code: per-class sigmoid, the loss is the binary cross-entropy
+summed over classes and averaged over videos; the reported "top-1" is Hit@1 and "top-5" Hit@5;
+GAP@20, mAP and PERR are in :attr:`Metrics.extra`; ``per_class`` holds each class's AP; the best
+checkpoint is chosen by mAP (the Hollywood2 metric).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from core import multilabel
+from core.evaluate import Metrics, classification_metrics
+
+
+class SingleLabel:
+    name = "single-label"
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits.float(), labels)
+
+    @staticmethod
+    def hits(logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """How many videos of the batch the top-scoring class gets right."""
+        return int((logits.argmax(dim=1) == labels).sum().item())
+
+    @staticmethod
+    def metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:
+        return classification_metrics(logits, labels, num_classes)
+
+    @staticmethod
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=-1)
+
+
+class MultiLabel:
+    name = "multi-label"
+
+    @staticmethod
+    def loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        per_class = nn.functional.binary_cross_entropy_with_logits(
+            logits.float(), labels.float(), reduction="none")
+        return per_class.sum(dim=1).mean()
+
+    @staticmethod
+    def hits(logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """How many videos of the batch have a true label as their top-scoring class (Hit@1)."""
+        top = logits.argmax(dim=1)
+        return int((labels.gather(1, top[:, None]) > 0).sum().item())
+
+    @staticmethod
+    def metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:
+        return multilabel_metrics(logits, labels, num_classes)
+
+    @staticmethod
+    def probabilities(logits: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(logits.float())
+
+
+def task_for(labels: torch.Tensor) -> type[SingleLabel] | type[MultiLabel]:
+    """The task whose labels these are: (N,) integers or (N, C) multi-hot."""
+    return MultiLabel if labels.dim() == 2 else SingleLabel
+
+
+def multilabel_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:
+    """Hit@1 (as ``top1``), Hit@5 (``top5``), the loss, per-class AP and, in ``extra``, GAP@20,
+    mAP and PERR, as google's YouTube-8M evaluation code computes them."""
+    count = int(labels.shape[0])
+    if count == 0:
+        nan = float("nan")
+        return Metrics(0, nan, nan, nan, [None] * num_classes, [], task=MultiLabel.name,
+                       extra={"gap": nan, "map": nan, "perr": nan})
+    scores = torch.sigmoid(logits.float()).numpy()
+    truth = labels.float().numpy()
+    k = min(5, num_classes)
+    top = np.argsort(-scores, axis=1)[:, :k]
+    hit5 = float(np.mean(truth[np.arange(count)[:, None], top].max(axis=1) > 0))
+    per_class = multilabel.class_aps(scores, truth)
+    return Metrics(
+        count=count,
+        loss=MultiLabel.loss(logits, labels).item(),
+        top1=multilabel.hit_at_one(scores, truth),
+        top5=hit5,
+        per_class=per_class,
+        confusion=[],
+        task=MultiLabel.name,
+        extra={"gap": multilabel.gap(scores, truth),
+               "map": float(np.mean([ap for ap in per_class if ap is not None] or [0.0])),
+               "perr": multilabel.perr(scores, truth)},
+    )
