@@ -14,6 +14,29 @@ SRU; ``layers``, ``hidden``, dropout 0.5) and a per-step classifier whose logits
 the real steps. The output is the plain mean of the three streams' logits. The loss adds the
 global-attention regularisation to the cross-entropy of the fused logits: for each attention
 stream, mean_batch max(0, p_GP[y] − p_att[y] + ``margin``) with p the stream's softmax.
+
+TSN sampling (``segments``, the paper: 12; off by default, when every given frame is used): the
+head samples the frames itself. The real frames (per the mask, else all T) are cut into
+``segments`` chunks of n_real // segments frames (a remainder at the end is never drawn, as in the
+original) and one frame per chunk is taken, in time order:
+
+- training: a random frame per chunk, from torch's global RNG (so the training loop's seed makes it
+  reproducible);
+- eval: ``test_samples`` (the paper: 10) such random samples, the fused logits (and each stream's)
+  averaged over them. The within-chunk offsets come from a generator seeded 0 on every call and are
+  shared by all videos, so a video's test logits do not depend on its batch.
+
+A video with fewer real frames than ``segments`` (the original needs at least that many) uses
+``segments`` evenly spread frames with repetition (rounded linspace over its real frames), the same
+in training and eval. The spatial attention is a per-frame function, so in eval it is returned for
+every frame position (B, T, h·w) as without sampling; in training it covers only the sampled frames
+(B, segments, h·w), whose positions are in ``extras["frame_index"]``.
+
+Multi-label data (labels a float multi-hot (B, K)): the loss is the binary cross-entropy with
+logits of the fused logits, summed over classes and averaged over videos. The GA hinge is defined
+on the true class's softmax probability and has no multi-label counterpart, so it is left out.
+``multilabel`` is accepted for symmetry with the other heads (the engine sets it for multi-label
+data); the forward pass is the same in both modes and the loss follows the labels' shape.
 """
 
 from __future__ import annotations
@@ -22,6 +45,7 @@ import torch
 from torch import nn
 
 from core.models.registry import HeadOutput, register_head
+from core.models.soft_attention import real_frame_order
 
 
 class StatisticAttention(nn.Module):
@@ -72,17 +96,42 @@ class Stream(nn.Module):
         return (logits * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
+def segment_ranks(n_real: torch.Tensor, segments: int, draws: torch.Tensor) -> torch.Tensor:
+    """TSN sampling: which real frames (as ranks 0 … n_real − 1 among a video's real frames) to use.
+
+    ``n_real`` (B,) counts each video's real frames; ``draws`` (…, B, segments) are uniform in
+    [0, 1). With chunk = n_real // segments, segment j takes rank j·chunk + ⌊draw·chunk⌋, one frame
+    per chunk, in time order. Videos with fewer real frames than ``segments`` take the rounded
+    linspace over their real frames instead (frames repeat; the draws are not used).
+    """
+    n = n_real.clamp(min=1).to(draws.device)
+    chunk = n // segments
+    last = (chunk - 1).clamp(min=0)[:, None]  # guards a draw that rounds up to the chunk's end
+    offsets = torch.minimum((draws * chunk[:, None]).floor().long(), last)
+    tsn = torch.arange(segments, device=draws.device) * chunk[:, None] + offsets
+    spread = (torch.linspace(0, 1, segments, device=draws.device) * (n - 1)[:, None]).round().long()
+    return torch.where((n < segments)[:, None], spread, tsn)
+
+
 class GLAHead(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, frames: int, *, rnn: str = "lstm",
                  hidden: int = 1024, layers: int = 3, dropout: float = 0.5,
-                 margin: float = 0.1) -> None:
+                 margin: float = 0.1, segments: int | None = None, test_samples: int = 10,
+                 multilabel: bool = False) -> None:
         super().__init__()
         if rnn not in ("lstm", "gru"):
             from core.errors import ConfigError
 
             raise ConfigError(f"GLA's rnn must be lstm or gru, not {rnn!r}")
+        if segments is not None and int(segments) < 1:
+            raise ValueError(f"segments must be a positive number of frames, not {segments!r}")
+        if int(test_samples) < 1:
+            raise ValueError(f"test_samples must be at least 1, not {test_samples!r}")
         channels = in_dim
         self.margin = margin
+        self.segments = None if segments is None else int(segments)
+        self.test_samples = int(test_samples)
+        self.multilabel = bool(multilabel)
         self.statistic = StatisticAttention()
         self.learned = LearnedAttention(channels)
         options = dict(rnn=rnn, hidden=hidden, layers=layers, dropout=dropout)
@@ -90,26 +139,75 @@ class GLAHead(nn.Module):
         self.sa = Stream(2 * channels, num_classes, **options)
         self.la = Stream(2 * channels, num_classes, **options)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:
+    def frame_features(self, x: torch.Tensor
+                       ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Per-frame stream inputs {gp: (B, T, C), sa/la: (B, T, 2C)} and the spatial attention
+        (B, T, h·w), the mean of the SA and LA weights."""
         b, t, c, h, w = x.shape
-        real = mask if mask is not None else torch.ones(b, t, dtype=torch.bool,
-                                                        device=x.device)
         maps = x.reshape(b * t, c, h, w)
-        pooled = maps.mean(dim=(2, 3))
+        gp = maps.mean(dim=(2, 3)).view(b, t, c)
         statistic, alpha_sa = self.statistic(maps)
         learned, alpha_la = self.learned(maps)
-        gp = pooled.view(b, t, c)
-        streams = {
-            "gp": self.gp(gp, real),
-            "sa": self.sa(torch.cat([gp, statistic.view(b, t, c)], -1), real),
-            "la": self.la(torch.cat([gp, learned.view(b, t, c)], -1), real),
-        }
-        fused = (streams["gp"] + streams["sa"] + streams["la"]) / 3
-        spatial = ((alpha_sa + alpha_la) / 2).view(b, t, h * w)
-        return HeadOutput(fused, spatial_attention=spatial, extras=streams)
+        inputs = {"gp": gp, "sa": torch.cat([gp, statistic.view(b, t, c)], -1),
+                  "la": torch.cat([gp, learned.view(b, t, c)], -1)}
+        return inputs, ((alpha_sa + alpha_la) / 2).view(b, t, h * w)
+
+    def classify(self, inputs: dict[str, torch.Tensor], real: torch.Tensor
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The fused logits and each stream's logits."""
+        streams = {name: getattr(self, name)(inputs[name], real) for name in ("gp", "sa", "la")}
+        return (streams["gp"] + streams["sa"] + streams["la"]) / 3, streams
+
+    def sample_positions(self, real: torch.Tensor, samples: int | None = None) -> torch.Tensor:
+        """Frame positions of TSN samples: (B, segments) drawn from the global RNG when
+        ``samples`` is None, else (samples, B, segments) from a generator seeded 0."""
+        b = real.shape[0]
+        if samples is None:
+            draws = torch.rand(b, self.segments)  # the CPU global RNG, which the loop seeds
+        else:
+            generator = torch.Generator().manual_seed(0)
+            draws = torch.rand(samples, 1, self.segments, generator=generator).expand(
+                samples, b, self.segments)
+        ranks = segment_ranks(real.sum(1), self.segments, draws.to(real.device))
+        order = real_frame_order(real)
+        if samples is None:
+            return order.gather(1, ranks)
+        return order.expand(samples, *order.shape).gather(2, ranks)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:
+        b, t = x.shape[:2]
+        real = mask if mask is not None else torch.ones(b, t, dtype=torch.bool,
+                                                        device=x.device)
+        if self.segments is None:
+            inputs, spatial = self.frame_features(x)
+            fused, streams = self.classify(inputs, real)
+            return HeadOutput(fused, spatial_attention=spatial, extras=streams)
+        every = torch.ones(b, self.segments, dtype=torch.bool, device=x.device)
+        if self.training:
+            positions = self.sample_positions(real)
+            picked = x[torch.arange(b, device=x.device)[:, None], positions]
+            inputs, spatial = self.frame_features(picked)
+            fused, streams = self.classify(inputs, every)
+            return HeadOutput(fused, spatial_attention=spatial,
+                              extras={**streams, "frame_index": positions})
+        # Eval: the per-frame features once for every frame, then the samples gathered from them.
+        k = self.test_samples
+        positions = self.sample_positions(real, k)  # (K, B, S)
+        inputs, spatial = self.frame_features(x)
+        rows = torch.arange(b, device=x.device)[None, :, None]
+        sampled = {name: feats[rows, positions].flatten(0, 1) for name, feats in inputs.items()}
+        fused, streams = self.classify(sampled, every.repeat(k, 1))
+        return HeadOutput(fused.view(k, b, -1).mean(0), spatial_attention=spatial,
+                          extras={name: v.view(k, b, -1).mean(0) for name, v in streams.items()})
 
     def loss(self, output: HeadOutput, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the fused logits plus the two global-attention hinges."""
+        """Cross-entropy of the fused logits plus the two global-attention hinges; for multi-hot
+        labels (B, K) the binary cross-entropy with logits summed over classes, averaged over
+        videos, without hinges."""
+        if labels.dim() == 2:
+            per_class = nn.functional.binary_cross_entropy_with_logits(
+                output.logits.float(), labels.float(), reduction="none")
+            return per_class.sum(1).mean()
         loss = nn.functional.cross_entropy(output.logits, labels)
         p_gp = torch.softmax(output.extras["gp"], -1).gather(1, labels[:, None])
         for stream in ("sa", "la"):
@@ -118,7 +216,7 @@ class GLAHead(nn.Module):
         return loss
 
 
-@register_head("gla", family="GLA (Zheng et al. 2021)", reductions=("none",),
+@register_head("gla", family="GLA (Zheng et al. 2021)", reductions=("none",), task_aware=True,
                description="global pooling + statistic and learned spatial attention streams")
 def build_gla(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
     return GLAHead(in_dim, num_classes, frames, **options)
