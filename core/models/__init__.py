@@ -18,5 +18,6 @@ from core.models.registry import (
 )
 from core.models import abdn  # noqa: F401  (registers the ABDN heads)
 from core.models import soft_attention, gla, nextvlad  # noqa: F401, E402  (the other families)
+from core.models import cnn3d  # noqa: F401, E402  (Ji et al.'s 3D CNN on raw frames)
 
 __all__ = ["HeadOutput", "HeadSpec", "build_head", "get_head_spec", "head_names", "register_head"]
