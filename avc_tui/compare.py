@@ -1,5 +1,6 @@
 """The comparison table: backbone × attention mode, the best finished run per cell, optionally
-beside the numbers the ABDN paper reported (``SEEDS.md`` §1.10)."""
+beside the numbers the ABDN paper reported (``SEEDS.md`` §1.10), with end-to-end models (the
+paper's 3D CNN baseline) as rows of their own."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ PAPER = {
     },
 }
 PAPER_MODES = ("cnn-lstm", "cnn-lstm-attention", "cnn-attention-lstm")
+# End-to-end models (no frozen backbone: they read the frames, the "pixels" backbone) are rows of
+# their own, their number in the END_TO_END column; ABDN's baseline row is Ji et al.'s 3D CNN.
+END_TO_END = {"3d-cnn": "3D CNN [Ji 2013]"}
+END_TO_END_COLUMN = "end to end"
+PAPER_BASELINE = {"ucf101": {"3d-cnn": 0.53}, "sports1m": {"3d-cnn": 0.604}}
 # The paper's row labels, in its order. Kept here with its numbers so that reading the registry
 # never needs the model code (and its PyTorch import): `avc compare` answers in well under 1 s.
 PAPER_ROWS = {"vgg16": "VGG16", "vgg19": "VGG19", "inceptionv3": "InceptionV3",
@@ -59,6 +65,8 @@ def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None,
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}")
     best = best_per_cell(runs_frame(records), metric)
+    end_to_end = best[best["head"].isin(list(END_TO_END))] if not best.empty else best
+    best = best[~best["head"].isin(list(END_TO_END))] if not best.empty else best
     present_backbones = set(best["backbone"]) if not best.empty else set()
     present_heads = set(best["head"]) if not best.empty else set()
     backbones = [b for b in PAPER_ROWS if b in present_backbones or paper is not None]
@@ -75,6 +83,19 @@ def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None,
             index = PAPER_MODES.index(head)
             table[f"{head} (paper)"] = [100 * PAPER[paper][b][index] if b in PAPER[paper]
                                         else None for b in backbones]
+    models = [m for m in END_TO_END if (not end_to_end.empty and m in set(end_to_end["head"]))
+              or (paper is not None and m in PAPER_BASELINE[paper])]
+    if models:
+        values = ({r.head: 100 * getattr(r, metric) for r in end_to_end.itertuples()}
+                  if not end_to_end.empty else {})
+        rows = pd.DataFrame(index=[END_TO_END[m] for m in models], dtype=float)
+        rows[END_TO_END_COLUMN] = [values.get(m) for m in models]
+        if paper is not None:
+            rows[f"{END_TO_END_COLUMN} (paper)"] = [
+                100 * PAPER_BASELINE[paper][m] if m in PAPER_BASELINE[paper] else None
+                for m in models]
+        table = pd.concat([table, rows])
+        table.index.name = "CNN"
     return table.astype(float)
 
 

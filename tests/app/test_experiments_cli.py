@@ -46,6 +46,24 @@ def _finished(registry: Registry, backbone: str, head: str, top1: float) -> int:
     return row.id
 
 
+def test_compare_puts_end_to_end_models_on_rows_of_their_own(db: str) -> None:
+    from avc_tui.compare import END_TO_END
+    from core.models import HEADS
+
+    # compare.py names them without importing the models; the names must agree.
+    assert set(END_TO_END) == {name for name, spec in HEADS.items() if spec.end_to_end}
+    with Registry(db) as registry:
+        _finished(registry, "vgg16", "cnn-lstm", 0.75)
+        _finished(registry, "pixels", "3d-cnn", 0.40)
+    cells = json.loads(avc("compare", "--db", db, "--format", "json").stdout)
+    assert cells == {"VGG16": {"cnn-lstm": 75.0, "end to end": None},
+                     "3D CNN [Ji 2013]": {"cnn-lstm": None, "end to end": 40.0}}
+    paper = json.loads(avc("compare", "--db", db, "--format", "json", "--paper",
+                           "sports1m").stdout)
+    assert paper["3D CNN [Ji 2013]"]["end to end (paper)"] == 60.4
+    assert paper["3D CNN [Ji 2013]"]["end to end"] == 40.0
+
+
 def test_run_ls_show_predict(easy_dataset: Path, tmp_path: Path, db: str) -> None:
     result = avc("run", easy_dataset, *FAST, "--db", db, "--tag", "mine", "--cache-dir",
                  tmp_path / "c", "--out", tmp_path / "run", "--json")
