@@ -426,18 +426,21 @@ def _first_line(text: str | None) -> str:
 def _print_result(row) -> None:
     from rich.table import Table
 
+    from avc_tui.metrics_text import headline, per_class
+
     result = row.result or {}
     test = result.get("test") or {}
     seconds = result.get("seconds", {}).get("total", 0.0)
     console.print(
-        f"[bold]{row.id} {row.name}[/]: test top-1 [bold]{fmt_pct(test.get('top1'))}%[/], "
-        f"top-5 {fmt_pct(test.get('top5'))}%, loss {test.get('loss', float('nan')):.4f} "
+        f"[bold]{row.id} {row.name}[/]: test {headline(test)} "
         f"(epoch {result.get('selected_epoch')}/{result.get('epochs_run')}, "
         f"T={result.get('frames')}, {result.get('parameters', 0):,} parameters, "
         f"{seconds:.1f} s)", highlight=False)
-    table = Table("class", "accuracy", title="Per-class test accuracy", title_justify="left")
-    for name, acc in zip(result.get("classes", []), test.get("per_class", [])):
-        table.add_row(name, fmt_pct(acc))
+    column, rows, left_out = per_class(result.get("classes", []), test)
+    table = Table("class", column, title=f"Per-class test {column}", title_justify="left",
+                  caption=f"and {left_out} more classes" if left_out else None)
+    for name, value in rows:
+        table.add_row(name, fmt_pct(value))
     console.print(table)
     if result.get("unreadable"):
         console.print(f"[yellow]{len(result['unreadable'])} unreadable videos were left out[/]")

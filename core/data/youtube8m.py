@@ -42,6 +42,7 @@ AUDIO_DIM = 128
 _SCALE = np.float32(4.0 / 255.0)
 _BIAS = np.float32(4.0 / 512.0 - 2.0)
 _ON_ERROR = ("raise", "skip")
+DISTRACTORS = 20  # topics of the synthetic set's frames that are no class
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
@@ -255,9 +256,11 @@ def synthesize(
 
     Writes ``train0000.tfrecord`` and ``train0001.tfrecord`` (the train split's videos, halved) and
     ``validate0000.tfrecord``, ``videos_per_split`` videos per split, and a ``vocabulary.csv`` that
-    names the ``num_classes`` classes (so that the layout builds a model of that many outputs). Each video has 1–3 labels in
-    ``[0, num_classes)`` and between ``frames[0]`` and ``frames[1]`` frames; each frame is the sum of its
-    labels' prototype vectors (fixed per class by ``seed``) plus noise, quantised as YouTube-8M is.
+    names the ``num_classes`` classes (so that the layout builds a model of that many outputs). Each
+    video has 1–3 labels in ``[0, num_classes)`` and between ``frames[0]`` and ``frames[1]`` frames;
+    each frame shows one topic's prototype vector (fixed by ``seed``) plus noise: one of the video's
+    labels in 40 % of the frames, else one of :data:`DISTRACTORS` topics that are no class. The
+    values are quantised as YouTube-8M's are.
 
     Returns the written paths.
 
@@ -273,8 +276,11 @@ def synthesize(
     if not 1 <= low <= high:
         raise ConfigError(f"frames must be a range (low, high) with 1 <= low <= high, got {frames!r}")
     rng = np.random.default_rng(seed)
-    rgb_prototypes = rng.normal(0.0, 0.5, size=(num_classes, RGB_DIM)).astype(np.float32)
-    audio_prototypes = rng.normal(0.0, 0.5, size=(num_classes, AUDIO_DIM)).astype(np.float32)
+    # Each second shows one of the video's classes (40 % of seconds) or one of 20 unrelated
+    # topics, plus noise: a class is evidence spread over some frames, as in real videos.
+    topics = num_classes + DISTRACTORS
+    rgb_prototypes = rng.normal(0.0, 0.5, size=(topics, RGB_DIM)).astype(np.float32)
+    audio_prototypes = rng.normal(0.0, 0.5, size=(topics, AUDIO_DIM)).astype(np.float32)
 
     def make(split: str, count: int) -> list[Yt8mVideo]:
         videos = []
@@ -282,9 +288,11 @@ def synthesize(
             k = int(rng.integers(1, min(3, num_classes) + 1))
             labels = tuple(sorted(int(c) for c in rng.choice(num_classes, size=k, replace=False)))
             n = int(rng.integers(low, high + 1))
-            noise = rng.standard_normal(size=(n, RGB_DIM + AUDIO_DIM), dtype=np.float32) * np.float32(0.5)
-            rgb = rgb_prototypes[list(labels)].sum(axis=0) + noise[:, :RGB_DIM]
-            audio = audio_prototypes[list(labels)].sum(axis=0) + noise[:, RGB_DIM:]
+            shown = np.where(rng.random(n) < 0.4, rng.choice(labels, size=n),
+                             rng.integers(num_classes, topics, size=n))
+            noise = rng.standard_normal(size=(n, RGB_DIM + AUDIO_DIM), dtype=np.float32) * np.float32(0.7)
+            rgb = rgb_prototypes[shown] + noise[:, :RGB_DIM]
+            audio = audio_prototypes[shown] + noise[:, RGB_DIM:]
             videos.append(Yt8mVideo(id=f"{split}{index:05d}", labels=labels, rgb=rgb, audio=audio))
         return videos
 

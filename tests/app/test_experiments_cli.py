@@ -48,7 +48,7 @@ def _finished(registry: Registry, backbone: str, head: str, top1: float) -> int:
 
 def test_compare_puts_end_to_end_models_on_rows_of_their_own(db: str) -> None:
     from avc_tui.compare import END_TO_END
-    from core.models import HEADS
+    from core.models.registry import HEADS
 
     # compare.py names them without importing the models; the names must agree.
     assert set(END_TO_END) == {name for name, spec in HEADS.items() if spec.end_to_end}

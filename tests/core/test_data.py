@@ -460,8 +460,8 @@ def test_empty_class_folder_is_named(tmp_path: Path) -> None:
 
 def test_unknown_layout_lists_the_registered_ones(tmp_path: Path) -> None:
     assert {"folders", "ucf101", "hmdb51"} <= set(layout_names())
-    with pytest.raises(ConfigError, match="unknown dataset layout 'youtube8m'") as caught:
-        load_dataset(tmp_path, layout="youtube8m")
+    with pytest.raises(ConfigError, match="unknown dataset layout 'charades'") as caught:
+        load_dataset(tmp_path, layout="charades")
     for name in layout_names():
         assert name in str(caught.value)
 

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from avc_tui.metrics_text import headline, per_class
 from avc_tui.tui.data import Curves, Detail, load_detail, load_points
 from avc_tui.tui.screens.dashboard import STATUS_STYLE, _duration, _pct
 from avc_tui.tui.widgets.chart import Chart
@@ -133,15 +134,14 @@ class ExperimentScreen(Screen):
         test = result.get("test")
         if not test:
             return Text("final metrics appear when the run finishes", style="dim")
-        summary = Text(f"Test: top-1 {_pct(test.get('top1'))}%, top-5 "
-                       f"{_pct(test.get('top5'))}%, loss {test.get('loss', 0):.4f}",
-                       style="bold")
-        table = Table(box=None)
+        summary = Text(f"Test: {headline(test)}", style="bold")
+        column, rows, left_out = per_class(result.get("classes", []), test)
+        table = Table(box=None, caption=f"and {left_out} more classes" if left_out else None)
         table.add_column("class")
-        table.add_column("accuracy", justify="right")
+        table.add_column(column, justify="right")
         table.add_column("")
-        for name, acc in zip(result.get("classes", []), test.get("per_class", [])):
-            table.add_row(name, _pct(acc), "█" * int(20 * (acc or 0)))
+        for name, value in rows:
+            table.add_row(name, _pct(value), "█" * int(20 * (value or 0)))
         return Group(summary, table)
 
     def action_cancel(self) -> None:
