@@ -277,6 +277,30 @@ register_backbone(
 )
 
 
+class RGBPixels(nn.Module):
+    """The "rgb" trunk: the RGB frames in [0, 1] as they are, (N, 3, S, S)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+register_backbone(
+    BackboneSpec(
+        name="rgb",
+        paper_name="RGB frames",
+        build=RGBPixels,
+        trunk=lambda m: m,
+        out_channels=3,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        default_input_size=112,
+        min_input_size=32,
+        kind="pixels",
+        notes="RGB frames in [0, 1], no weights: the input of fine-tuned models (gla -o cnn=...)",
+    )
+)
+
+
 def _no_network() -> nn.Module:
     raise ConfigError("precomputed features have no network to build")
 

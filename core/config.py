@@ -104,6 +104,8 @@ class HeadConfig:
 
             with torch.device("meta"):
                 in_dim, frames = spec.probe
+                if spec.reads_frames(self.options) and not spec.end_to_end:
+                    in_dim = 3  # fine-tuning reads RGB frames
                 build_head(self.name, in_dim=in_dim, num_classes=2, frames=frames,
                            options=self.options)
         if self.normalize not in NORMALIZATIONS:
@@ -160,9 +162,14 @@ class ExperimentConfig:
         if provided is not None and self.features.backbone != provided:
             raise ConfigError(f"the {self.data.layout} layout comes with its own features; "
                               f"it needs --backbone {provided}, not {self.features.backbone}")
-        if get_head_spec(self.head.name).end_to_end and self.features.backbone != "pixels":
+        head = get_head_spec(self.head.name)
+        if head.end_to_end and get_backbone_spec(self.features.backbone).kind != "pixels":
             raise ConfigError(f"{self.head.name} is trained end to end on the frames; "
                               f"it needs --backbone pixels, not {self.features.backbone}")
+        if (head.reads_frames(self.head.options) and not head.end_to_end
+                and self.features.backbone != "rgb"):
+            raise ConfigError(f"{self.head.name} with {head.frames_option}=... trains its CNN on "
+                              f"the frames; it needs --backbone rgb, not {self.features.backbone}")
         if provided is None and precomputed:
             raise ConfigError(f"{self.features.backbone} features come only with their dataset; "
                               f"the {self.data.layout} layout has videos, pick a CNN backbone")

@@ -113,12 +113,57 @@ def segment_ranks(n_real: torch.Tensor, segments: int, draws: torch.Tensor) -> t
     return torch.where((n < segments)[:, None], spread, tsn)
 
 
+class FineTunedCNN(nn.Module):
+    """A registered backbone's conv trunk, trainable, for end-to-end GLA: RGB frames in [0, 1]
+    (N, 3, S, S) → conv maps (N, C, h, w). With pretrained weights the batch-norm statistics stay
+    frozen (the affine parameters train), as TSN does with small batches; a randomly initialised
+    CNN has no statistics worth keeping, and learns them."""
+
+    def __init__(self, name: str, weights: str = "imagenet") -> None:
+        super().__init__()
+        from core.backbones import build_backbone, get_backbone_spec
+
+        spec = get_backbone_spec(name)
+        if spec.kind != "cnn":
+            raise ValueError(f"cnn must be a CNN backbone, not {name!r}")
+        self.name = spec.name
+        if torch.empty(0).device.type == "meta":  # options are being checked: the shape will do
+            self.trunk, scale = spec.trunk(spec.build()), 1.0
+        else:
+            backbone = build_backbone(name, weights=weights, input_size=spec.min_input_size)
+            self.trunk, scale = backbone.trunk, backbone.output_scale
+        self.trunk.requires_grad_(True)
+        self.freeze_statistics = weights != "none"
+        self.channels = spec.out_channels
+        self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.scale = scale
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        out = self.trunk((frames - self.mean) / self.std)
+        return out * self.scale if self.scale != 1.0 else out
+
+    def train(self, mode: bool = True) -> FineTunedCNN:
+        super().train(mode)
+        for module in self.trunk.modules() if self.freeze_statistics else ():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        return self
+
+
 class GLAHead(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, frames: int, *, rnn: str = "lstm",
                  hidden: int = 1024, layers: int = 3, dropout: float = 0.5,
                  margin: float = 0.1, segments: int | None = None, test_samples: int = 10,
-                 multilabel: bool = False) -> None:
+                 multilabel: bool = False, cnn: str | None = None,
+                 cnn_weights: str = "imagenet") -> None:
         super().__init__()
+        self.cnn = None
+        if cnn is not None:
+            if in_dim != 3:
+                raise ValueError("end-to-end GLA (cnn=...) reads RGB frames: use --backbone rgb")
+            self.cnn = FineTunedCNN(cnn, cnn_weights)
+            in_dim = self.cnn.channels
         if rnn not in ("lstm", "gru"):
             from core.errors import ConfigError
 
@@ -143,8 +188,11 @@ class GLAHead(nn.Module):
                        ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Per-frame stream inputs {gp: (B, T, C), sa/la: (B, T, 2C)} and the spatial attention
         (B, T, h·w), the mean of the SA and LA weights."""
-        b, t, c, h, w = x.shape
-        maps = x.reshape(b * t, c, h, w)
+        b, t = x.shape[:2]
+        maps = x.reshape(b * t, *x.shape[2:])
+        if self.cnn is not None:  # end to end: the frames go through the trainable CNN here
+            maps = self.cnn(maps)
+        c, h, w = maps.shape[1:]
         gp = maps.mean(dim=(2, 3)).view(b, t, c)
         statistic, alpha_sa = self.statistic(maps)
         learned, alpha_la = self.learned(maps)
@@ -217,6 +265,7 @@ class GLAHead(nn.Module):
 
 
 @register_head("gla", family="GLA (Zheng et al. 2021)", reductions=("none",), task_aware=True,
+               frames_option="cnn",
                description="global pooling + statistic and learned spatial attention streams")
 def build_gla(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
     return GLAHead(in_dim, num_classes, frames, **options)

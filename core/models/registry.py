@@ -34,7 +34,8 @@ class HeadSpec:
     ``reductions`` lists the feature reductions it accepts (``flatten``, ``avg``, or ``none`` for
     heads that read the conv maps themselves). ``task_aware`` heads get a ``multilabel`` option on
     multi-label data; ``probe`` is the (in_dim, frames) their options are checked with;
-    ``end_to_end`` heads are whole models trained on the frames (the ``pixels`` backbone);
+    ``end_to_end`` heads are whole models trained on the frames (the ``pixels`` backbone), and
+    ``frames_option`` names the option that makes a head one (GLA's ``cnn``: fine-tuning);
     ``default_frames`` is their sequence length when the config gives none (else ABDN's mean rule).
     """
 
@@ -48,6 +49,13 @@ class HeadSpec:
     probe: tuple[int, int] = (16, 2)  # (in_dim, frames) to check options with on the meta device
     end_to_end: bool = False
     default_frames: int | None = None
+    frames_option: str | None = None
+
+    def reads_frames(self, options: dict[str, Any] | None) -> bool:
+        """Whether the head, with these options, is trained on the frames themselves (end to end)
+        rather than on a frozen backbone's cached maps."""
+        return self.end_to_end or bool(self.frames_option and (options or {}).get(
+            self.frames_option))
 
 
 HEADS: dict[str, HeadSpec] = {}
@@ -56,14 +64,15 @@ HEADS: dict[str, HeadSpec] = {}
 def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),
                   in_abdn_grid: bool = False, description: str = "", task_aware: bool = False,
                   probe: tuple[int, int] = (16, 2), end_to_end: bool = False,
-                  default_frames: int | None = None):
+                  default_frames: int | None = None, frames_option: str | None = None):
     """Decorator registering a builder under ``name``; a duplicate name raises ``ValueError``."""
 
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in HEADS:
             raise ValueError(f"head {name!r} is already registered")
         HEADS[name] = HeadSpec(name, family, build, reductions, in_abdn_grid, description,
-                               task_aware, probe, end_to_end, default_frames)
+                               task_aware, probe, end_to_end, default_frames,
+                               frames_option)
         return build
 
     return decorate

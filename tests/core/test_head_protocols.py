@@ -354,3 +354,48 @@ def test_seeded_forward_backward_through_the_registry(name: str, options: dict) 
 def test_bad_protocol_options_are_config_errors(name: str, options: dict) -> None:
     with pytest.raises(ConfigError):
         build_head(name, in_dim=4, num_classes=3, frames=4, options=options)
+
+
+# --- GLA end to end: its CNN fine-tuned on the frames --------------------------------------------
+
+
+def test_gla_fine_tunes_its_cnn_from_a_weights_file(easy_dataset, easy_config, tmp_path) -> None:
+    from core.backbones import TinyCNN
+    from core.config import FeatureConfig, HeadConfig
+    from core.experiment import run_experiment
+    from core.predict import Predictor
+    from core.video import Sampling
+
+    torch.manual_seed(3)
+    start = TinyCNN().state_dict()
+    weights = tmp_path / "tinycnn.pth"
+    torch.save(start, weights)
+    config = easy_config(easy_dataset, epochs=6, lr=1e-3).with_changes(
+        features=FeatureConfig("rgb", input_size=64, sampling=Sampling("fps", fps=1.0)),
+        head=HeadConfig("gla", normalize="video",
+                        options={"cnn": "tinycnn", "cnn_weights": str(weights), "hidden": 64,
+                                 "layers": 1}))
+    result = run_experiment(config, run_dir=tmp_path / "run", cache_dir=tmp_path / "cache",
+                            num_workers=0)
+    assert result.history[-1]["train_acc"] > result.history[0]["train_acc"]
+    trained = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    conv = "cnn.trunk.0.weight"  # the first conv of the CNN, started from the file, then trained
+    assert not torch.equal(trained[conv], start["features.0.weight"])
+    # The CNN and everything after it count: the whole network trains.
+    assert result.parameters > sum(t.numel() for k, t in start.items() if k.startswith("features")
+                                   and "running" not in k and "num_batches" not in k)
+    video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+    prediction = Predictor(tmp_path / "run" / "checkpoint.pt", device="cpu").predict(video)
+    assert prediction.map_size == (4, 4) and len(prediction.spatial_attention[0]) == 16
+
+
+def test_gla_fine_tuning_needs_rgb_frames_and_a_cnn(easy_dataset, easy_config) -> None:
+    from core.config import HeadConfig
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--backbone rgb"):
+        easy_config(easy_dataset).with_changes(head=HeadConfig("gla", options={"cnn": "tinycnn"}))
+    with pytest.raises(ConfigError, match="must be a CNN backbone"):
+        HeadConfig("gla", options={"cnn": "pixels"})
+    # Checking the options builds on the meta device: no weight file is read for that.
+    assert HeadConfig("gla", options={"cnn": "resnet50"}).options["cnn"] == "resnet50"
