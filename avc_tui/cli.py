@@ -452,7 +452,9 @@ def _print_result(row) -> None:
 def predict(
     model: Annotated[str, typer.Argument(help="A registry experiment id, a run folder or a "
                                          "checkpoint file.")],
-    videos: Annotated[list[Path], typer.Argument(help="One or more video files.")],
+    videos: Annotated[list[Path], typer.Argument(help="One or more video files; for a model "
+                                                 "of YouTube-8M features, frame-level TFRecord "
+                                                 "files.")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many classes to show.")] = 5,
     device: Device = "auto",
     db: Db = None,
@@ -460,8 +462,10 @@ def predict(
 ) -> None:
     """Classify videos with a trained model: top-k classes and per-frame attention.
 
-    With an experiment id the answers are also recorded in the registry. A video that cannot be
-    decoded is reported and skipped; the exit status is then 1.
+    A model trained on YouTube-8M features (--layout youtube8m) takes frame-level TFRecord files
+    instead and classifies every video in them. With an experiment id the answers are also
+    recorded in the registry. A video that cannot be decoded, or a file that cannot be read, is
+    reported and skipped, as is each damaged record; the exit status is then 1.
     """
     from avc_tui.prediction_view import render_prediction
     from core.predict import Predictor
@@ -474,25 +478,46 @@ def predict(
         registry, experiment_id = Registry(db, create=False), int(model)
     answers, failed = [], 0
     for video in videos:
-        try:
-            prediction = predictor.predict(video, top_k=top_k)
-        except VideoDecodeError as error:  # report it, go on with the other videos
+        predictions, problems, error = _predict_one(predictor, video, top_k)
+        if error is not None:  # report it, go on with the other files
             failed += 1
             print_error(error)
             answers.append({"video": str(video), "error": error.message})
             continue
-        answer = prediction.to_dict()
-        answers.append(answer)
-        if registry is not None:
-            registry.add_prediction(experiment_id, answer)
-        if not as_json:
-            render_prediction(prediction)
+        for problem in problems:  # damaged records: skipped, each reported
+            failed += 1
+            err_console.print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
+            answers.append({"video": str(video), "error": problem})
+        if predictor.precomputed and not predictions and not problems:
+            err_console.print(f"[yellow]warning:[/] {video} holds no videos", highlight=False,
+                              soft_wrap=True)
+        for prediction in predictions:
+            answer = prediction.to_dict()
+            answers.append(answer)
+            if registry is not None:
+                registry.add_prediction(experiment_id, answer)
+            if not as_json:
+                render_prediction(prediction)
     if registry is not None:
         registry.close()
     if as_json:
         typer.echo(json.dumps(answers, indent=2))
     if failed:
         raise typer.Exit(1)
+
+
+def _predict_one(predictor, path: Path, top_k: int) -> tuple[list, list[str], AvcError | None]:
+    """``(predictions, damaged-record problems, error)`` for one argument of `avc predict`: a
+    video file, or a TFRecord file of videos for a model of precomputed features."""
+    from core.data.tfrecord import TFRecordError
+
+    try:
+        if predictor.precomputed:
+            predictions, problems = predictor.predict_records(path, top_k=top_k)
+            return predictions, problems, None
+        return [predictor.predict(path, top_k=top_k)], [], None
+    except (VideoDecodeError, TFRecordError) as error:
+        return [], [], error
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -167,3 +168,62 @@ def test_demo_runs_the_whole_grid(tmp_path: Path) -> None:
                                               "xception"}
     table = (tmp_path / "results.md").read_text()
     assert "VGG16" in table and "cnn-attention-lstm" in table
+
+
+@pytest.fixture(scope="module")
+def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Synthetic YouTube-8M records and a tiny NeXtVLAD trained on them through `avc run`."""
+    from core.data.youtube8m import synthesize
+
+    root = tmp_path_factory.mktemp("yt8m") / "data"
+    synthesize(root, videos_per_split=20, num_classes=5, frames=(5, 15))
+    out = root.parent / "run"
+    result = avc("run", root, "--layout", "youtube8m", "--split", "1", "--head", "nextvlad",
+                 "--mask", "-o", "hidden=32", "-o", "clusters=4", "-o", "audio_dim=128",
+                 "--epochs", "3", "--batch-size", "8", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return root, out
+
+
+def test_predict_classifies_every_record_of_youtube8m_files(yt8m_run, tmp_path: Path) -> None:
+    from avc_tui.registry import Registry
+    from core.config import ExperimentConfig
+
+    root, run = yt8m_run
+    records = root / "validate0000.tfrecord"
+    damaged = tmp_path / "validate0001.tfrecord"
+    data = bytearray(records.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one record's payload
+    damaged.write_bytes(bytes(data))
+    db = str(tmp_path / "experiments.db")
+    with Registry(db) as registry:  # an experiment id: its answers are recorded
+        row = registry.create(ExperimentConfig.from_json((run / "config.json").read_text()),
+                              run_dir=run)
+    result = avc("predict", row.id, records, tmp_path / "missing.tfrecord", damaged, "--json",
+                 "-k", "2", "--db", db)
+    assert result.exit_code == 1, result.output  # the missing file and the damaged record
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(errors) == 1 and "missing.tfrecord" in errors[0], result.stderr
+    assert len(warnings) == 1 and "bad data CRC" in warnings[0], result.stderr
+    answers = json.loads(result.stdout)
+    good = [a for a in answers if "error" not in a]
+    assert len(good) == 20 + 19 and len(answers) == 20 + 1 + 1 + 19
+    assert good[0]["video"] == f"{records}#validate00000"
+    assert len(good[0]["top"]) == 2 and good[0]["attention"] is None
+    assert set(good[0]["probabilities"]) == {f"synthetic {c}" for c in range(5)}
+    assert not math.isclose(sum(good[0]["probabilities"].values()), 1.0, abs_tol=1e-3)
+    with Registry(db) as registry:
+        recorded = registry.predictions(row.id)
+    assert [r.video for r in recorded] == [a["video"] for a in good]
+
+
+def test_predict_human_output_for_youtube8m_records(yt8m_run, easy_dataset: Path) -> None:
+    root, run = yt8m_run
+    result = avc("predict", run, root / "validate0000.tfrecord", "-k", "1")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("#validate000") == 20  # one table per video
+    # A video file given to a model of YouTube-8M features: one clear line.
+    video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+    _one_line_error(avc("predict", run, video), "not a YouTube-8M frame-level TFRecord")

@@ -16,7 +16,7 @@ from core.data import load_dataset
 from core.data.tfrecord import write_records
 from core.data.youtube8m import Yt8mVideo, synthesize, write_frame_level
 from core.data.yt8m_layout import read_vocabulary
-from core.errors import CheckpointError, ConfigError, DatasetLayoutError
+from core.errors import ConfigError, DatasetLayoutError
 from core.experiment import run_experiment
 from core.predict import Predictor
 from core.tasks import MultiLabel, SingleLabel, multilabel_metrics, task_for
@@ -109,8 +109,8 @@ def test_nextvlad_learns_youtube8m_records(yt8m_root: Path, tmp_path: Path) -> N
     assert test.task == "multi-label" and result.frames == 30  # every frame, not the mean
     assert test.extra["gap"] >= 0.8 and test.top1 >= 0.8, test.extra
     assert set(result.history[-1]) >= {"val_gap", "val_map", "val_perr"}
-    with pytest.raises(CheckpointError, match="features that come with their dataset"):
-        Predictor(tmp_path / "run" / "checkpoint.pt", device="cpu")
+    with pytest.raises(ConfigError, match="not video files"):
+        Predictor(tmp_path / "run" / "checkpoint.pt", device="cpu").predict("any.mp4")
 
 
 def _hollywood_tree(root: Path, easy_dataset: Path) -> Path:
