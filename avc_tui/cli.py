@@ -118,7 +118,8 @@ DEFAULT_BACKBONE = "vgg16"
 
 def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations: Path | None,
             backbone: str | None, weights: str, input_size: int | None, sampling: str, head: str,
-            reduction: str | None, frames: int | None, mask: bool, normalize: str, preset: str,
+            reduction: str | None, frames: int | None, mask: bool | None, normalize: str,
+            preset: str,
             epochs: int | None, batch_size: int | None, lr: float | None, seed: int, device: str,
             name: str | None, head_options: list[str] | None = None):
     from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
@@ -126,6 +127,8 @@ def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations
     from core.video import Sampling
 
     backbone = backbone or layout_features(layout) or DEFAULT_BACKBONE
+    if mask is None:  # YouTube-8M's reader masks the zero-padded seconds; ABDN did not mask
+        mask = layout_features(layout) is not None
     return ExperimentConfig(
         data=DataConfig(str(root.resolve()), layout=layout, split=split, split_seed=split_seed,
                         annotations=str(annotations.resolve()) if annotations else None),
@@ -158,7 +161,8 @@ def models() -> None:
     for name in backbone_names():
         spec = BACKBONES[name]
         c, h, w = feature_shape(name)
-        table.add_row(name, spec.paper_name, str(spec.default_input_size), f"{c}×{h}×{w}",
+        size = "—" if spec.kind == "precomputed" else str(spec.default_input_size)
+        table.add_row(name, spec.paper_name, size, f"{c}×{h}×{w}",
                       spec.weights_filename or "—", spec.notes or ("ABDN grid" if spec.in_abdn_grid
                                                                    else ""))
     console.print(table)
@@ -312,7 +316,9 @@ def run(
              "space (default: the head's own).")] = None,
     frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
                                                   "count, as ABDN).")] = None,
-    mask: Annotated[bool, typer.Option(help="Mask padded frames (ABDN did not).")] = False,
+    mask: Annotated[Optional[bool], typer.Option(
+        "--mask/--no-mask", help="Mask padded frames (default: no, as ABDN; yes for layouts "
+                                 "that bring their features, as YouTube-8M's reader).")] = None,
     head_option: HeadOption = None,
     normalize: Annotated[str, typer.Option(help="Feature normalisation: none (ABDN), dataset "
                                            "(z-score) or video (centre each video over time, "

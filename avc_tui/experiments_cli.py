@@ -82,6 +82,9 @@ def grid(
     reduction: Annotated[Optional[str], typer.Option(help="flatten (ABDN), avg or none "
                                                      "(default: each head's own).")] = None,
     normalize: Annotated[str, typer.Option(help="none, dataset or video.")] = "none",
+    mask: Annotated[Optional[bool], typer.Option(
+        "--mask/--no-mask", help="Mask padded frames (default: no, as ABDN; yes for layouts "
+                                 "that bring their features, as YouTube-8M's reader).")] = None,
     head_option: HeadOption = None,
     layout: Layout = "folders",
     split: Split = "abdn",
@@ -111,7 +114,7 @@ def grid(
     configs = [_config(root, layout=layout, split=split, split_seed=split_seed,
                        annotations=annotations, backbone=b, weights=weights,
                        input_size=input_size, sampling=sampling, head=h, reduction=reduction,
-                       frames=None, mask=False, normalize=normalize, preset=preset,
+                       frames=None, mask=mask, normalize=normalize, preset=preset,
                        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device="auto",
                        name=None, head_options=head_option)
                for b in chosen for h in modes]

@@ -103,7 +103,7 @@ class HeadConfig:
             from core.models import build_head
 
             with torch.device("meta"):
-                in_dim, frames = spec.probe
+                in_dim, frames = spec.probe[0], self.frames or spec.probe[1]
                 if spec.reads_frames(self.options) and not spec.end_to_end:
                     in_dim = 3  # fine-tuning reads RGB frames
                 build_head(self.name, in_dim=in_dim, num_classes=2, frames=frames,
@@ -170,6 +170,13 @@ class ExperimentConfig:
                 and self.features.backbone != "rgb"):
             raise ConfigError(f"{self.head.name} with {head.frames_option}=... trains its CNN on "
                               f"the frames; it needs --backbone rgb, not {self.features.backbone}")
+        backbone_kind = get_backbone_spec(self.features.backbone).kind
+        if (backbone_kind == "pixels" and "none" in head.reductions
+                and not head.reads_frames(self.head.options)):
+            raise ConfigError(f"{self.head.name} attends over a CNN's conv maps, and "
+                              f"{self.features.backbone} gives the frames themselves",
+                              hint="pick a CNN backbone (or, for gla, -o cnn=NAME to train one "
+                                   "with it)")
         if provided is None and precomputed:
             raise ConfigError(f"{self.features.backbone} features come only with their dataset; "
                               f"the {self.data.layout} layout has videos, pick a CNN backbone")

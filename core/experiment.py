@@ -8,6 +8,7 @@ once finished, ``result.json``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +29,7 @@ from core.evaluate import Metrics
 from core.events import EventCallback
 from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features, resolve_device
 from core.models import build_head, get_head_spec
+from core.models.registry import restoring
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences, expected_frames
 from core.train import PRESETS, TrainSettings, final_metrics, holdout_split, train_head
 
@@ -211,8 +213,11 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     # Seed here, not earlier: whether extraction ran (and drew random numbers) must not change
     # the head's initial weights.
     torch.manual_seed(config.train.seed)
-    model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes), frames=frames,
-                       options=head.options, multilabel=dataset.multilabel)
+    # Resuming, the checkpoint fills every weight: no starting weights are read (their file may
+    # have moved since the run began).
+    with restoring() if resume else contextlib.nullcontext():
+        model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes),
+                           frames=frames, options=head.options, multilabel=dataset.multilabel)
     settings = TrainSettings(
         preset=preset,
         epochs=config.train.epochs or preset.epochs,

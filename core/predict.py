@@ -22,10 +22,11 @@ from core.backbones import Backbone, build_backbone, get_backbone_spec
 from core.checkpoint import load_checkpoint
 from core.config import ExperimentConfig
 from core.data.tfrecord import TFRecordError
-from core.data.youtube8m import Yt8mVideo, read_frame_level
+from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
 from core.errors import CheckpointError, ConfigError
 from core.features import resolve_device
 from core.models import build_head
+from core.models.registry import restoring
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences
 from core.video import sample_frames
 
@@ -97,9 +98,10 @@ class Predictor:
             self.backbone = build_backbone(
                 f.backbone, weights=f.weights, input_size=f.input_size, init_seed=f.init_seed
             ).to(self.device)
-        self.head = build_head(self.config.head.name, in_dim=in_dim,
-                               num_classes=len(self.classes), frames=self.frames,
-                               options=self.config.head.options, multilabel=self.multilabel)
+        with restoring():  # the checkpoint holds every weight
+            self.head = build_head(self.config.head.name, in_dim=in_dim,
+                                   num_classes=len(self.classes), frames=self.frames,
+                                   options=self.config.head.options, multilabel=self.multilabel)
         try:
             self.head.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -164,7 +166,8 @@ class Predictor:
         path = Path(path)
         if path.is_dir():
             raise TFRecordError(f"{path} is a folder, not a YouTube-8M TFRecord file")
-        videos, problems = read_frame_level(path, num_classes=len(self.classes),
+        # Labels play no part in a prediction: any label of YouTube-8M's vocabulary is fine.
+        videos, problems = read_frame_level(path, num_classes=max(NUM_CLASSES, len(self.classes)),
                                             on_error="skip")
         if problems and not videos:
             raise TFRecordError(

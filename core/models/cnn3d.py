@@ -248,7 +248,7 @@ class CNN3DHead(nn.Module):
         return HeadOutput(logits)
 
 
-@register_head("3d-cnn", family="3dcnn", reductions=("none",),
+@register_head("3d-cnn", family="3D CNN (Ji et al. 2013)", reductions=("none",),
                description="3D CNN on raw frames with a hardwired grey/gradient/flow layer "
                            "(Ji et al. 2013)",
                probe=(1, 7), end_to_end=True, default_frames=7)

@@ -44,7 +44,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.registry import HeadOutput, register_head
+from core.errors import WeightsUnavailable
+from core.models.registry import HeadOutput, is_restoring, register_head
 from core.models.soft_attention import real_frame_order
 
 
@@ -127,21 +128,28 @@ class FineTunedCNN(nn.Module):
         if spec.kind != "cnn":
             raise ValueError(f"cnn must be a CNN backbone, not {name!r}")
         self.name = spec.name
-        if torch.empty(0).device.type == "meta":  # options are being checked: the shape will do
+        if torch.empty(0).device.type == "meta" or is_restoring():
+            # Options being checked, or a checkpoint about to fill every weight (and the scale):
+            # the structure will do, and the starting weights need not be where they were.
             self.trunk, scale = spec.trunk(spec.build()), 1.0
         else:
-            backbone = build_backbone(name, weights=weights, input_size=spec.min_input_size)
+            try:
+                backbone = build_backbone(name, weights=weights, input_size=spec.min_input_size)
+            except WeightsUnavailable as error:
+                raise WeightsUnavailable(
+                    f"GLA's CNN: {error.message}",
+                    hint="pass -o cnn_weights=none (random) or -o cnn_weights=FILE") from error
             self.trunk, scale = backbone.trunk, backbone.output_scale
         self.trunk.requires_grad_(True)
         self.freeze_statistics = weights != "none"
         self.channels = spec.out_channels
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
-        self.scale = scale
+        # Saved with the model: a random CNN's output scale is measured when it is made.
+        self.register_buffer("scale", torch.tensor(float(scale)))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        out = self.trunk((frames - self.mean) / self.std)
-        return out * self.scale if self.scale != 1.0 else out
+        return self.trunk((frames - self.mean) / self.std) * self.scale
 
     def train(self, mode: bool = True) -> FineTunedCNN:
         super().train(mode)

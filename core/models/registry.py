@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,22 @@ class HeadSpec:
 
 
 HEADS: dict[str, HeadSpec] = {}
+_RESTORING: ContextVar[bool] = ContextVar("restoring", default=False)
+
+
+@contextmanager
+def restoring() -> Iterator[None]:
+    """Build heads whose every weight a checkpoint is about to fill: a head that starts from a
+    weight file (fine-tuned GLA's CNN) skips reading it, so a trained model loads without it."""
+    token = _RESTORING.set(True)
+    try:
+        yield
+    finally:
+        _RESTORING.reset(token)
+
+
+def is_restoring() -> bool:
+    return _RESTORING.get()
 
 
 def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),

@@ -38,8 +38,8 @@ videos shorter than a window padded by repeating their last frame (the repeats c
   beyond the last stride, padding) get uniform weights.
 
 Multi-label data (``multilabel``, labels a float multi-hot (B, K)): the per-step scores are
-per-class sigmoid logits; a clip's logits are the mean of its last ``last_n`` steps' logits, and
-with windows a video's logits are the mean of its clips' (the original averaged sigmoid outputs).
+per-class sigmoid logits; as in the original, a clip's score is the mean sigmoid output of its last
+``last_n`` steps and, with windows, a video's is the mean over its clips (returned as logits).
 The loss is the binary cross-entropy with logits at every real step, summed over classes as in the
 original, averaged over steps and videos, plus the same penalty; it follows the labels' shape.
 """
@@ -179,8 +179,8 @@ class SoftAttentionHead(nn.Module):
             position = real.long().cumsum(1)
             chosen &= position > (real.sum(1, keepdim=True) - self.last_n)
         weights = chosen.float()[..., None] / chosen.sum(1).clamp(min=1)[:, None, None]
-        if self.multilabel:
-            return (scores * weights).sum(1)
+        if self.multilabel:  # the mean sigmoid output, as its logit
+            return torch.logit((torch.sigmoid(scores) * weights).sum(1), eps=1e-6)
         return torch.log((torch.softmax(scores, -1) * weights).sum(1).clamp(min=1e-12))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:
@@ -218,10 +218,11 @@ class SoftAttentionHead(nn.Module):
             clip_logits.append(self.clip_logits(scores, every.expand(len(rows), -1)))
             alphas.append(alpha)
         clips = torch.cat(clip_logits).float()
-        if self.multilabel:
+        if self.multilabel:  # the mean over clips of their mean sigmoid outputs
             count = torch.bincount(video, minlength=b).clamp(min=1)
-            logits = torch.zeros(b, clips.shape[1], device=x.device).index_add_(
-                0, video, clips) / count[:, None]
+            probs = torch.zeros(b, clips.shape[1], device=x.device).index_add_(
+                0, video, torch.sigmoid(clips)) / count[:, None]
+            logits = torch.logit(probs, eps=1e-6)
         else:
             logits = vote_logits(clips.exp(), video, b)
         spatial = frame_attention(torch.cat(alphas), video, n_real, order, self.stride)

@@ -227,3 +227,20 @@ def test_predict_human_output_for_youtube8m_records(yt8m_run, easy_dataset: Path
     # A video file given to a model of YouTube-8M features: one clear line.
     video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
     _one_line_error(avc("predict", run, video), "not a YouTube-8M frame-level TFRecord")
+
+
+def test_layouts_that_bring_features_mask_padding_by_default(tmp_path: Path) -> None:
+    from avc_tui.cli import _config
+    from core.data.youtube8m import synthesize
+
+    synthesize(tmp_path, videos_per_split=4, num_classes=3, frames=(2, 4))
+    common = dict(split="1", split_seed=0, annotations=None, weights="imagenet", input_size=None,
+                  sampling="fps:1", head="nextvlad", reduction=None, frames=None,
+                  normalize="none", preset="abdn", epochs=None, batch_size=None, lr=None, seed=0,
+                  device="cpu", name=None)
+    yt8m = _config(tmp_path, layout="youtube8m", backbone=None, mask=None, **common)
+    assert yt8m.features.backbone == "yt8m" and yt8m.head.mask
+    assert not _config(tmp_path, layout="youtube8m", backbone=None, mask=False, **common).head.mask
+    videos = _config(tmp_path, layout="folders", backbone=None, mask=None,
+                     **{**common, "split": "abdn"})
+    assert videos.features.backbone == "vgg16" and not videos.head.mask

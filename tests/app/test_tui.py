@@ -207,6 +207,9 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         await until(pilot, lambda: isinstance(app.screen, LaunchScreen)
                     and len(app.screen.query_one("#backbones").options) > 5)
         screen = app.screen
+        screen.query_one("#layout").value = "youtube8m"  # it brings its own features
+        await until(pilot, lambda: screen.query_one("#backbones").selected == ["yt8m"])
+        screen.query_one("#layout").value = "folders"
         screen.query_one("#root").value = str(tmp_path / "nowhere")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: "nowhere" in text(screen.query_one("#form-error")))

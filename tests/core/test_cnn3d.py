@@ -15,7 +15,7 @@ PAPER = dict(in_dim=1, num_classes=3, frames=7)  # 7 grey frames of 40×60 (H×W
 
 def test_registered_as_a_raw_frame_head() -> None:
     spec = get_head_spec("3d-cnn")
-    assert spec.family == "3dcnn" and spec.reductions == ("none",)
+    assert spec.family == "3D CNN (Ji et al. 2013)" and spec.reductions == ("none",)
     assert "Ji et al. 2013" in spec.description
     assert spec.end_to_end and spec.default_frames == 7  # the paper's 7 frames
     in_dim, frames = spec.probe  # what the config checks options with, on the meta device
@@ -202,3 +202,11 @@ def test_3d_cnn_needs_the_pixels_backbone(easy_dataset, easy_config) -> None:
 
     with pytest.raises(ConfigError, match="--backbone pixels"):
         easy_config(easy_dataset, "3d-cnn")
+
+
+def test_frame_counts_and_inputs_are_checked_before_a_run() -> None:
+    from core.config import HeadConfig
+
+    # The options are checked with the config's own T: a 3-frame 3D CNN fails at once.
+    with pytest.raises(ConfigError, match="at least 6"):
+        HeadConfig("3d-cnn", frames=3, options={"dropout": 0.1})

@@ -298,14 +298,17 @@ def test_soft_attention_multilabel_loss_and_averaged_eval() -> None:
         clips = out.extras["clip_logits"]
         video = out.extras["window_video"]
         assert video.tolist() == [0, 0, 0, 0, 1, 1]  # starts 0, 2, 4, 6 and 0, 2
+        # As the original (SEEDS §2.2): sigmoid outputs averaged over clips, returned as logits.
         for b in range(2):
-            assert torch.allclose(out.logits[b], clips[video == b].mean(0), atol=1e-6)
-        # A clip's multi-label logits: the mean of its last `last_n` steps' scores.
+            mean = torch.sigmoid(clips[video == b]).mean(0)
+            assert torch.allclose(out.logits[b], torch.logit(mean), atol=1e-5)
+        # A clip's score: the mean sigmoid output of its last `last_n` steps.
         scores, _, _ = model.step_outputs(x[:1, 2:6], None)
-        assert torch.allclose(clips[1], scores[0, -2:].mean(0), atol=1e-5)
+        assert torch.allclose(torch.sigmoid(clips[1]), torch.sigmoid(scores[0, -2:]).mean(0),
+                              atol=1e-5)
 
 
-def test_soft_attention_multilabel_without_windows_averages_step_logits() -> None:
+def test_soft_attention_multilabel_without_windows_averages_step_probabilities() -> None:
     torch.manual_seed(0)
     model = build_head("soft-attention", in_dim=4, num_classes=3, frames=5,
                        options={**SOFT, "multilabel": True, "penalty": 1.0}).eval()
@@ -313,7 +316,8 @@ def test_soft_attention_multilabel_without_windows_averages_step_logits() -> Non
     with torch.no_grad():
         out = model(x, mask)
     scores = out.extras["step_scores"]
-    assert torch.allclose(out.logits[1], scores[1, :3].mean(0), atol=1e-6)
+    assert torch.allclose(torch.sigmoid(out.logits[1]), torch.sigmoid(scores[1, :3]).mean(0),
+                          atol=1e-6)
     loss = model.loss(out, torch.tensor([[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]))
     assert torch.isfinite(loss)
 
@@ -385,6 +389,7 @@ def test_gla_fine_tunes_its_cnn_from_a_weights_file(easy_dataset, easy_config, t
     assert result.parameters > sum(t.numel() for k, t in start.items() if k.startswith("features")
                                    and "running" not in k and "num_batches" not in k)
     video = sorted((easy_dataset / "grow").glob("*.mp4"))[0]
+    weights.unlink()  # the trained model is in the checkpoint; its starting file is not needed
     prediction = Predictor(tmp_path / "run" / "checkpoint.pt", device="cpu").predict(video)
     assert prediction.map_size == (4, 4) and len(prediction.spatial_attention[0]) == 16
 
@@ -399,3 +404,13 @@ def test_gla_fine_tuning_needs_rgb_frames_and_a_cnn(easy_dataset, easy_config) -
         HeadConfig("gla", options={"cnn": "pixels"})
     # Checking the options builds on the meta device: no weight file is read for that.
     assert HeadConfig("gla", options={"cnn": "resnet50"}).options["cnn"] == "resnet50"
+
+
+def test_spatial_heads_need_conv_maps_not_pixels(easy_dataset, easy_config) -> None:
+    from core.config import FeatureConfig, HeadConfig
+    from core.errors import ConfigError
+
+    for head in ("gla", "soft-attention"):
+        with pytest.raises(ConfigError, match="conv maps"):
+            easy_config(easy_dataset).with_changes(features=FeatureConfig("pixels"),
+                                                   head=HeadConfig(head))

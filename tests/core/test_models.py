@@ -39,8 +39,8 @@ def test_backbone_head_forward_backward(backbone: str, head: str) -> None:
         maps = net(net.preprocess(frames))
     assert maps.shape[1:] == feature_shape(backbone, size)
     reduction = get_head_spec(head).reductions[0]
-    if backbone == "pixels" and reduction == "avg":
-        reduction = "flatten"  # the mean of one grey channel is one number per frame
+    if BACKBONES[backbone].kind == "pixels" and reduction == "avg":
+        reduction = "flatten"  # the mean of a frame's pixels is one number per channel
     feats = torch.from_numpy(reduce_maps(maps.numpy(), reduction))
     feats = feats.view(2, steps, *feats.shape[1:])
     in_dim = feats.shape[2] if reduction == "none" else feats.shape[-1]

@@ -15,7 +15,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
-from core.data import layout_names
+from core.data import layout_features, layout_names
+
+DEFAULT_BACKBONE = "vgg16"
 from core.errors import AvcError
 
 
@@ -67,7 +69,8 @@ def build_configs(request: LaunchRequest):
             data=DataConfig(str(root.resolve()), layout=request.layout, split=split),
             features=FeatureConfig(b, weights=request.weights.strip() or "imagenet",
                                    input_size=size),
-            head=HeadConfig(h, normalize=request.normalize),
+            head=HeadConfig(h, normalize=request.normalize,
+                            mask=layout_features(request.layout) is not None),
             train=TrainConfig(request.preset, epochs=epochs))
         for b in request.backbones for h in request.heads
     ]
@@ -76,7 +79,8 @@ def build_configs(request: LaunchRequest):
         from core.backbones import find_imagenet_weights, get_backbone_spec
 
         for backbone in request.backbones:
-            find_imagenet_weights(get_backbone_spec(backbone))
+            if get_backbone_spec(backbone).kind == "cnn":  # frames and given features have none
+                find_imagenet_weights(get_backbone_spec(backbone))
     return configs
 
 
@@ -91,7 +95,7 @@ class LaunchScreen(Screen):
                 ("dataset folder", Input(id="root", placeholder="ROOT/<class>/<video>")),
                 ("layout", Select([(name, name) for name in layout_names()], value="folders",
                                   allow_blank=False, id="layout")),
-                ("split", Input("abdn", id="split", placeholder="abdn or 1, 2, 3")),
+                ("split", Input("abdn", id="split", placeholder="abdn or an official split number")),
                 ("backbones", SelectionList(id="backbones")),
                 ("heads", SelectionList(id="heads")),
                 ("preset", Select([("abdn (paper)", "abdn"), ("modern", "modern")],
@@ -123,13 +127,31 @@ class LaunchScreen(Screen):
         from core.backbones import backbone_names
         from core.models.registry import head_names
 
-        backbones = [(b, b, b == "vgg16") for b in backbone_names()]
+        backbones = [(b, b, b == DEFAULT_BACKBONE) for b in backbone_names()]
         heads = [(h, h, h in head_names(abdn_only=True)) for h in head_names()]
         self.app.call_from_thread(self._fill, backbones, heads)
 
     def _fill(self, backbones, heads) -> None:
         self.query_one("#backbones", SelectionList).add_options(backbones)
         self.query_one("#heads", SelectionList).add_options(heads)
+
+    @on(Select.Changed, "#layout")
+    def layout_changed(self, event: Select.Changed) -> None:
+        """A layout that comes with its features (youtube8m) takes only its own backbone."""
+        from core.data import layout_features
+
+        from core.backbones import get_backbone_spec
+
+        provided = layout_features(str(event.value))
+        backbones = self.query_one("#backbones", SelectionList)
+        if not any(o.value == DEFAULT_BACKBONE for o in backbones.options):
+            return  # the lists are still loading
+        if provided is not None:
+            backbones.deselect_all()
+            backbones.select(provided)
+        elif any(get_backbone_spec(b).kind == "precomputed" for b in backbones.selected):
+            backbones.deselect_all()  # back to videos: their backbones
+            backbones.select(DEFAULT_BACKBONE)
 
     def request(self) -> LaunchRequest:
         def value(selector: str) -> str:
