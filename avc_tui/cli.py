@@ -127,8 +127,6 @@ def _config(root: Path, *, layout: str, split: str, split_seed: int, annotations
     from core.video import Sampling
 
     backbone = backbone or layout_features(layout) or DEFAULT_BACKBONE
-    if mask is None:  # YouTube-8M's reader masks the zero-padded seconds; ABDN did not mask
-        mask = layout_features(layout) is not None
     return ExperimentConfig(
         data=DataConfig(str(root.resolve()), layout=layout, split=split, split_seed=split_seed,
                         annotations=str(annotations.resolve()) if annotations else None),

@@ -3,17 +3,12 @@ Hit@1, Hit@5, GAP@20, mAP and PERR with per-class AP for multi-label ones (Holly
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from avc_tui.console import fmt_pct as pct
 
 MULTI_LABEL = "multi-label"
 PER_CLASS_LIMIT = 60  # YouTube-8M has 3,862 classes: list the first ones, say how many more
-
-
-def pct(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{100 * value:.1f}"
 
 
 def is_multilabel(test: dict[str, Any]) -> bool:

@@ -68,7 +68,9 @@ class HeadConfig:
     """The temporal model on top of the features.
 
     ``frames`` None means the ABDN rule: T = int(mean frame count over all videos).
-    ``mask`` False reproduces ABDN (zero-padded frames go through the model like real ones).
+    ``mask`` False reproduces ABDN (zero-padded frames go through the model like real ones);
+    None (the default) is decided by the experiment: masked for layouts that bring their features
+    (YouTube-8M's reader masks the padded seconds), unmasked otherwise.
     ``normalize`` is ``none`` (raw features, ABDN), ``dataset`` (z-score every dimension with the
     training set's statistics) or ``video`` (subtract each video's mean over time, then z-score;
     what random-weight backbones need, see :class:`core.sequences.FeatureNormalizer`).
@@ -77,7 +79,7 @@ class HeadConfig:
     name: str = "cnn-lstm-attention"
     reduction: str | None = None
     frames: int | None = None
-    mask: bool = False
+    mask: bool | None = None
     normalize: str = "none"
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -158,6 +160,8 @@ class ExperimentConfig:
         from core.models import get_head_spec
 
         provided = layout_features(self.data.layout)
+        if self.head.mask is None:
+            object.__setattr__(self, "head", replace(self.head, mask=provided is not None))
         precomputed = get_backbone_spec(self.features.backbone).kind == "precomputed"
         if provided is not None and self.features.backbone != provided:
             raise ConfigError(f"the {self.data.layout} layout comes with its own features; "

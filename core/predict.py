@@ -226,9 +226,9 @@ class Predictor:
 
 
 def _record_maps(video: Yt8mVideo) -> np.ndarray:
-    """A record's per-second features as the youtube8m layout and training see them: rgb ⊕ audio
-    in float16, each second a 1×1 map (n, 1152, 1, 1)."""
-    features = np.concatenate([video.rgb, video.audio], axis=1).astype(np.float16)
+    """A record's per-second features as training sees them, each second a 1×1 map
+    (n, 1152, 1, 1)."""
+    features = video.features()
     return features.reshape(*features.shape, 1, 1)
 
 

@@ -70,6 +70,11 @@ class Yt8mVideo:
     rgb: np.ndarray
     audio: np.ndarray
 
+    def features(self) -> np.ndarray:
+        """Each second's rgb ⊕ audio, (n, 1152) float16: what the layout, training and
+        prediction see."""
+        return np.concatenate([self.rgb, self.audio], axis=1).astype(np.float16)
+
     @property
     def num_frames(self) -> int:
         return int(self.rgb.shape[0])

@@ -94,8 +94,7 @@ def load_youtube8m(request: LayoutRequest) -> Dataset:
                 if item.path in features:
                     raise DatasetLayoutError(f"video id {video.id!r} appears twice in {path}")
                 items[part].append(item)
-                features[item.path] = np.concatenate([video.rgb, video.audio], axis=1
-                                                     ).astype(np.float16)
+                features[item.path] = video.features()
     if request.official_split == 1:
         if not files["train"] or not files["validate"]:
             missing = "train" if not files["train"] else "validate"

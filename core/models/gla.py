@@ -47,6 +47,7 @@ from torch import nn
 from core.errors import WeightsUnavailable
 from core.models.registry import HeadOutput, is_restoring, register_head
 from core.models.soft_attention import real_frame_order
+from core.tasks import MultiLabel
 
 
 class StatisticAttention(nn.Module):
@@ -261,9 +262,7 @@ class GLAHead(nn.Module):
         labels (B, K) the binary cross-entropy with logits summed over classes, averaged over
         videos, without hinges."""
         if labels.dim() == 2:
-            per_class = nn.functional.binary_cross_entropy_with_logits(
-                output.logits.float(), labels.float(), reduction="none")
-            return per_class.sum(1).mean()
+            return MultiLabel.loss(output.logits, labels)
         loss = nn.functional.cross_entropy(output.logits, labels)
         p_gp = torch.softmax(output.extras["gp"], -1).gather(1, labels[:, None])
         for stream in ("sa", "la"):

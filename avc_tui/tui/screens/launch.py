@@ -69,8 +69,7 @@ def build_configs(request: LaunchRequest):
             data=DataConfig(str(root.resolve()), layout=request.layout, split=split),
             features=FeatureConfig(b, weights=request.weights.strip() or "imagenet",
                                    input_size=size),
-            head=HeadConfig(h, normalize=request.normalize,
-                            mask=layout_features(request.layout) is not None),
+            head=HeadConfig(h, normalize=request.normalize),
             train=TrainConfig(request.preset, epochs=epochs))
         for b in request.backbones for h in request.heads
     ]
@@ -138,8 +137,6 @@ class LaunchScreen(Screen):
     @on(Select.Changed, "#layout")
     def layout_changed(self, event: Select.Changed) -> None:
         """A layout that comes with its features (youtube8m) takes only its own backbone."""
-        from core.data import layout_features
-
         from core.backbones import get_backbone_spec
 
         provided = layout_features(str(event.value))
