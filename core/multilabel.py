@@ -1,19 +1,36 @@
-"""Multi-label metrics exactly as google's YouTube-8M evaluation code defines them
-(``eval_util.py``, ``average_precision_calculator.py``).
+"""Multi-label metrics exactly as google's YouTube-8M evaluation code computes them
+(``eval_util.py``, ``average_precision_calculator.py``, ``mean_average_precision_calculator.py``),
+the order in which tied scores are ranked included.
 
 ``predictions`` and ``labels`` are (videos, classes) arrays: scores, and 0/1 ground truth.
 
-- Hit@1: the mean over videos of labels[argmax prediction].
-- PERR: for a video with k true labels, the share of true labels among its top-k predictions that
-  score above 0; a video with no labels counts 0.
-- GAP@20: each video's top 20 (score, label) pairs pooled over all videos, sorted by score (ties
-  broken by a seed-0 shuffle before a stable sort); AP = (1/P)·Σ over positive positions i of
-  (positives so far)/i, with P all the positive labels of the ground truth.
-- mAP: per class, the AP of the top-20-per-video predictions that fell in that class, over all
-  positives of that class; classes without positives are left out; the mean of the rest.
+- Hit@1: the mean over videos of labels[argmax prediction] (the first class among equal maxima).
+- PERR: for a video with k true labels, the share of true labels among the k classes that
+  ``numpy.argpartition(scores, -k)[-k:]`` picks (so a tie at the k-th place is broken as NumPy's
+  partition breaks it), counting only predictions above 0; a video with no labels counts 0.
+- Top k per video: ``numpy.argpartition(scores, -k)[-k:]`` of each video, as ``top_k_triplets``;
+  the chosen entries go to per-class lists in video order.
+- GAP@20: the per-class lists joined class after class (``eval_util.flatten``) are pushed one by
+  one onto a heap of (score, label) pairs; the heap's array order is shuffled by Python's
+  ``random.seed(0); random.sample`` and then sorted by score, highest first, with a stable sort:
+  that is the rank of tied scores. AP = Σ over positive ranks i of (positives so far)/i, divided
+  by P, all the positive labels of the ground truth (top k or not). No entry or P = 0 gives 0.
+- mAP: each class's AP the same way, over that class's list and all its positives; classes
+  without positives are left out and the rest averaged; with no class left it is NaN, as
+  ``numpy.mean([])`` is in google's ``eval.py`` (avc shows it as "—" and stores no number).
+
+Arithmetic is in double precision, as under the NumPy 1.x the code was written for (under NumPy 2
+its float32 label counts would round the recall step to float32). GAP's tie order depends on the
+order of the pushes: ``batch_size=None`` is ``eval_util.calculate_gap`` on all videos at once, an
+integer is ``eval.py``'s ``EvaluationMetrics`` fed that many videos at a time (1,024 by default
+there); mAP does not depend on it. A tie at a video's 20th place is broken by NumPy's
+``argpartition``, which is what google's code calls too.
 """
 
 from __future__ import annotations
+
+import heapq
+import random
 
 import numpy as np
 
@@ -27,60 +44,93 @@ def perr(predictions: np.ndarray, labels: np.ndarray) -> float:
     """Precision at equal recall rate, averaged over videos."""
     total = 0.0
     for scores, truth in zip(predictions, labels):
-        k = int(np.sum(truth > 0))
-        if k == 0:
-            continue  # google's slice [-0:] takes every class, none true: the video adds 0
-        top = np.argsort(scores)[-k:]
-        total += float(np.sum((truth[top] > 0) & (scores[top] > 0))) / k
+        k = int(np.sum(truth))
+        # With k = 0 the slice [-0:] keeps every class, none of them true: the video adds 0.
+        chosen = np.argpartition(scores, -k)[-k:]
+        total += float(np.sum(truth[chosen][scores[chosen] > 0])) / chosen.size
     return total / len(predictions)
 
 
-def _average_precision(scores: np.ndarray, positives: np.ndarray, total_positives: int) -> float:
-    """google's AveragePrecisionCalculator.ap_at_n on a pooled list (n = None)."""
-    if total_positives <= 0 or len(scores) == 0:
+def _descending(scores: np.ndarray) -> np.ndarray:
+    """The indices of ``scores`` from highest to lowest, equal scores in their given order
+    (Python's ``sorted(..., reverse=True)``, which is stable)."""
+    if np.isnan(scores).any():  # NaN does not order; only Python's own sort ranks it as google's
+        values = scores.tolist()
+        return np.array(sorted(range(len(values)), key=values.__getitem__, reverse=True), dtype=int)
+    return np.argsort(-scores, kind="stable")
+
+
+def _average_precision(scores: np.ndarray, labels: np.ndarray, total_positives: float) -> float:
+    """google's AveragePrecisionCalculator (no top n): ``scores``/``labels`` accumulated in this
+    order with ``total_positives`` positives, then ``peek_ap_at_n``."""
+    if len(scores) == 0:
+        return 0.0  # an empty heap
+    heap: list[tuple[float, float]] = []
+    for pair in zip(np.asarray(scores, dtype=np.float64).tolist(),
+                    np.asarray(labels, dtype=np.float64).tolist()):
+        heapq.heappush(heap, pair)
+    held = np.array(heap, dtype=np.float64)
+    shuffle = random.Random(0).sample(range(len(held)), len(held))  # random.seed(0); random.sample
+    held = held[shuffle]
+    if total_positives == 0:
         return 0.0
-    order = np.random.RandomState(0).permutation(len(scores))  # the seed-0 tie shuffle
-    scores, positives = scores[order], positives[order]
-    ranked = np.argsort(-scores, kind="stable")
-    hits = positives[ranked] > 0
-    seen = np.cumsum(hits)
-    precision_at_hits = seen[hits] / (np.flatnonzero(hits) + 1)
-    return float(np.sum(precision_at_hits) / total_positives)
+    hits = held[_descending(held[:, 0]), 1] > 0
+    ranks = np.flatnonzero(hits) + 1.0
+    terms = np.arange(1, len(ranks) + 1) / ranks * (1.0 / float(total_positives))
+    return float(np.cumsum(terms)[-1]) if len(terms) else 0.0  # cumsum adds in rank order
 
 
 def _top_k(predictions: np.ndarray, labels: np.ndarray, k: int
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each video's top ``k`` as flat (class, score, label) arrays (google's top_k_by_class)."""
-    k = min(k, predictions.shape[1])
-    top = np.argsort(predictions, axis=1)[:, ::-1][:, :k]
-    rows = np.arange(len(predictions))[:, None]
-    return top.ravel(), predictions[rows, top].ravel(), labels[rows, top].ravel()
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each video's top ``k`` (google's ``top_k_by_class``) as flat (class, video, score, label)
+    arrays ordered by class, then video: the order of ``flatten`` over the per-class lists."""
+    if k < 1:
+        raise ValueError(f"top_k must be a positive integer, not {k}")
+    videos, classes = predictions.shape
+    k = min(k, classes)
+    chosen = np.array([np.argpartition(row, -k)[-k:] for row in predictions],
+                      dtype=np.int64).reshape(videos, k)
+    video = np.repeat(np.arange(videos), k)
+    cls = chosen.ravel()
+    order = np.lexsort((video, cls))
+    cls, video = cls[order], video[order]
+    return cls, video, predictions[video, cls], labels[video, cls]
 
 
-def gap(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> float:
-    """Global average precision over the pooled top-``top_k`` predictions of every video."""
-    _, scores, truth = _top_k(predictions, labels, top_k)
-    return _average_precision(scores, truth, int(np.sum(labels > 0)))
+def gap(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20,
+        batch_size: int | None = None) -> float:
+    """Global average precision over the pooled top-``top_k`` predictions of every video;
+    ``batch_size`` videos at a time as ``eval.py`` feeds them (None: all at once)."""
+    classes, videos, scores, truth = _top_k(predictions, labels, top_k)
+    if batch_size is not None:  # batch after batch, each batch joined class after class
+        order = np.lexsort((classes, videos // batch_size))
+        scores, truth = scores[order], truth[order]
+    return _average_precision(scores, truth, float(np.sum(labels, dtype=np.float64)))
 
 
 def class_aps(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> list[float | None]:
     """Each class's AP over the top-``top_k``-per-video predictions that fell in it, over all
-    positives of that class; None for a class without positives."""
-    classes, scores, truth = _top_k(predictions, labels, top_k)
-    order = np.argsort(classes, kind="stable")
-    bounds = np.searchsorted(classes[order], np.arange(labels.shape[1] + 1))
-    positives = np.sum(labels > 0, axis=0)
+    positives of that class; None for a class without positives (``filter_empty_classes``)."""
+    classes, _, scores, truth = _top_k(predictions, labels, top_k)
+    bounds = np.searchsorted(classes, np.arange(labels.shape[1] + 1))
+    positives = np.sum(labels, axis=0, dtype=np.float64)
     aps: list[float | None] = []
     for c in range(labels.shape[1]):
-        if positives[c] == 0:
-            aps.append(None)  # filter_empty_classes
+        if not positives[c] > 0:
+            aps.append(None)
             continue
-        chosen = order[bounds[c]:bounds[c + 1]]
-        aps.append(_average_precision(scores[chosen], truth[chosen], int(positives[c])))
+        chosen = slice(bounds[c], bounds[c + 1])
+        aps.append(_average_precision(scores[chosen], truth[chosen], float(positives[c])))
     return aps
+
+
+def mean_of_class_aps(aps: list[float | None]) -> float:
+    """mAP from :func:`class_aps`: the mean of the classes that have positives; NaN when none has
+    (google's ``numpy.mean([])``), which avc shows as "—" and never stores as a number."""
+    kept = [ap for ap in aps if ap is not None]
+    return float(np.mean(kept)) if kept else float("nan")
 
 
 def mean_ap(predictions: np.ndarray, labels: np.ndarray, top_k: int = 20) -> float:
     """Mean over classes with positives of the per-class AP of the top-``top_k`` predictions."""
-    aps = [ap for ap in class_aps(predictions, labels, top_k) if ap is not None]
-    return float(np.mean(aps)) if aps else 0.0
+    return mean_of_class_aps(class_aps(predictions, labels, top_k))
