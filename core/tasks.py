@@ -94,6 +94,6 @@ def multilabel_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: 
         confusion=[],
         task=MultiLabel.name,
         extra={"gap": multilabel.gap(scores, truth),
-               "map": float(np.mean([ap for ap in per_class if ap is not None] or [0.0])),
+               "map": multilabel.mean_of_class_aps(per_class),
                "perr": multilabel.perr(scores, truth)},
     )
