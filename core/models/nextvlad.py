@@ -14,14 +14,58 @@ SE context gating (r = 8) → a logistic classifier; 88,889,378 parameters for 3
 The ``nextvlad`` head is the same after any backbone's (average-pooled) cached features, without
 the audio branch unless ``audio_dim`` says how many of each frame's last values are audio (128 on
 YouTube-8M's features, where ``-o audio_dim=128`` makes it exactly :class:`NeXtVLADModel`).
+
+Batch norm and initialisation are the reference's, TensorFlow's slim defaults: every batch norm has
+epsilon 1e-3 and decay 0.999 (PyTorch momentum 0.001), γ 1 and β 0, and the three the reference
+builds with ``fused=False`` (assignment, descriptor, hidden) move their running variance by the
+batch's biased variance, as ``tf.nn.moments`` gives it (the gating's, fused, by the unbiased one, as
+PyTorch does). Every weight matrix, the cluster centres and the classifier are drawn by
+``slim.variance_scaling_initializer()``: a normal of standard deviation √(1.3·2/fan_in) truncated at
+two standard deviations (fan_in: the input size; the centres' λN/G); biases start at 0. The
+intra-normalisation is ``tf.nn.l2_normalize``'s, x / √max(Σx², 1e-12).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
 
 from core.models.registry import HeadOutput, register_head
+
+
+class ReferenceBatchNorm(nn.BatchNorm1d):
+    """``slim.batch_norm`` as the reference calls it: epsilon 1e-3, momentum 0.001 (decay 0.999);
+    unless ``fused``, training moves the running variance by the batch's biased variance."""
+
+    def __init__(self, features: int, *, fused: bool = False) -> None:
+        super().__init__(features, eps=1e-3, momentum=1e-3)
+        self.fused = fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused or not self.training:
+            return super().forward(x)
+        with torch.no_grad():
+            stats = x.detach().float()
+            self.running_mean.lerp_(stats.mean(0), self.momentum)
+            self.running_var.lerp_(stats.var(0, unbiased=False), self.momentum)
+            self.num_batches_tracked.add_(1)
+        return nn.functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def variance_scaling_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """``slim.variance_scaling_initializer()`` (factor 2, FAN_IN, truncated normal), in place."""
+    std = math.sqrt(1.3 * 2.0 / fan_in)
+    with torch.no_grad():
+        return nn.init.trunc_normal_(tensor, 0.0, std, -2 * std, 2 * std)
+
+
+def _reference_linear(layer: nn.Linear) -> None:
+    """A slim fully connected layer with the variance-scaling weights and zero biases."""
+    variance_scaling_(layer.weight, layer.in_features)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
 
 
 class NeXtVLAD(nn.Module):
@@ -38,9 +82,12 @@ class NeXtVLAD(nn.Module):
         self.expand = nn.Linear(dim, expanded)
         self.group_attention = nn.Linear(expanded, groups)
         self.assignment = nn.Linear(expanded, groups * clusters, bias=False)
-        self.assignment_bn = nn.BatchNorm1d(groups * clusters)
-        self.centres = nn.Parameter(torch.randn(1, self.group_dim, clusters) * 0.01)
-        self.output_bn = nn.BatchNorm1d(clusters * self.group_dim)
+        self.assignment_bn = ReferenceBatchNorm(groups * clusters)
+        self.centres = nn.Parameter(torch.empty(1, self.group_dim, clusters))
+        self.output_bn = ReferenceBatchNorm(clusters * self.group_dim)
+        for layer in (self.expand, self.group_attention, self.assignment):
+            _reference_linear(layer)
+        variance_scaling_(self.centres, self.group_dim)  # shape (1, λN/G, K): fan_in λN/G
 
     @property
     def output_dim(self) -> int:
@@ -58,7 +105,8 @@ class NeXtVLAD(nn.Module):
         pieces = expanded.reshape(b, m * self.groups, self.group_dim)
         vlad = assign.transpose(1, 2) @ pieces  # (B, K, λN/G)
         vlad = vlad.transpose(1, 2) - assign.sum(1, keepdim=True) * self.centres
-        vlad = nn.functional.normalize(vlad, p=2, dim=1)  # intra-normalisation per cluster
+        # intra-normalisation per cluster, as tf.nn.l2_normalize
+        vlad = vlad * torch.rsqrt(vlad.pow(2).sum(1, keepdim=True).clamp_min(1e-12))
         return self.output_bn(vlad.reshape(b, -1))
 
 
@@ -68,8 +116,10 @@ class ContextGating(nn.Module):
     def __init__(self, dim: int, reduction: int = 8) -> None:
         super().__init__()
         self.squeeze = nn.Linear(dim, dim // reduction, bias=False)
-        self.bn = nn.BatchNorm1d(dim // reduction)
+        self.bn = ReferenceBatchNorm(dim // reduction, fused=True)
         self.excite = nn.Linear(dim // reduction, dim, bias=False)
+        _reference_linear(self.squeeze)
+        _reference_linear(self.excite)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(self.excite(torch.relu(self.bn(self.squeeze(x)))))
@@ -92,9 +142,11 @@ class NeXtVLADHead(nn.Module):
         total = self.video.output_dim + (self.audio.output_dim if self.audio else 0)
         self.dropout = nn.Dropout(dropout)
         self.hidden = nn.Linear(total, hidden, bias=False)
-        self.hidden_bn = nn.BatchNorm1d(hidden)
+        self.hidden_bn = ReferenceBatchNorm(hidden)
         self.gating = ContextGating(hidden, gating_reduction)
         self.classifier = nn.Linear(hidden, num_classes)
+        _reference_linear(self.hidden)
+        _reference_linear(self.classifier)  # the reference's LogisticModel
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> HeadOutput:
         parts = [self.video(x[..., :self.in_dim], mask)]
