@@ -9,11 +9,12 @@ Three streams per frame:
 - LA (learning-based attention): per position C → Linear(128) → tanh → Linear(1) → tanh → softmax
   over the positions → weighted sum, C; fused with GP → 2C.
 
-Each stream has its own recurrent model (``rnn`` = ``lstm`` or ``gru`` in place of the original's
-SRU; ``layers``, ``hidden``, dropout 0.5) and a per-step classifier whose logits are averaged over
-the real steps. The output is the plain mean of the three streams' logits. The loss adds the
-global-attention regularisation to the cross-entropy of the fused logits: for each attention
-stream, mean_batch max(0, p_GP[y] − p_att[y] + ``margin``) with p the stream's softmax.
+Each stream has its own recurrent model (``rnn`` = ``lstm``, ``gru``, or the original's ``sru``
+from the optional sru package, see ``core/models/sru.py``; ``layers``, ``hidden``, dropout 0.5)
+and a per-step classifier whose logits are averaged over the real steps. The output is the plain
+mean of the three streams' logits. The loss adds the global-attention regularisation to the
+cross-entropy of the fused logits: for each attention stream, mean_batch max(0, p_GP[y] −
+p_att[y] + ``margin``) with p the stream's softmax.
 
 TSN sampling (``segments``, the paper: 12; off by default, when every given frame is used): the
 head samples the frames itself. The real frames (per the mask, else all T) are cut into
@@ -85,9 +86,14 @@ class Stream(nn.Module):
     def __init__(self, in_dim: int, num_classes: int, *, rnn: str, hidden: int, layers: int,
                  dropout: float) -> None:
         super().__init__()
-        kind = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
-        self.rnn = kind(in_dim, hidden, num_layers=layers, batch_first=True,
-                        dropout=dropout if layers > 1 else 0.0)
+        if rnn == "sru":
+            from core.models.sru import SRUSteps
+
+            self.rnn: nn.Module = SRUSteps(in_dim, hidden, layers=layers, dropout=dropout)
+        else:
+            kind = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
+            self.rnn = kind(in_dim, hidden, num_layers=layers, batch_first=True,
+                            dropout=dropout if layers > 1 else 0.0)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(hidden, num_classes)
 
@@ -173,10 +179,10 @@ class GLAHead(nn.Module):
                 raise ValueError("end-to-end GLA (cnn=...) reads RGB frames: use --backbone rgb")
             self.cnn = FineTunedCNN(cnn, cnn_weights)
             in_dim = self.cnn.channels
-        if rnn not in ("lstm", "gru"):
+        if rnn not in ("lstm", "gru", "sru"):
             from core.errors import ConfigError
 
-            raise ConfigError(f"GLA's rnn must be lstm or gru, not {rnn!r}")
+            raise ConfigError(f"GLA's rnn must be lstm, gru or sru, not {rnn!r}")
         if segments is not None and int(segments) < 1:
             raise ValueError(f"segments must be a positive number of frames, not {segments!r}")
         if int(test_samples) < 1:
