@@ -18,6 +18,7 @@ from pathlib import Path
 
 from avc_tui.registry import Registry
 from avc_tui.runner.recorder import RegistryRecorder
+from core.decoder_versions import decoder_versions
 from core.errors import AvcError
 from core.events import EventCallback
 from core.experiment import ExperimentResult, run_experiment
@@ -29,13 +30,15 @@ ARTIFACTS = (("config", "config.json"), ("checkpoint", "checkpoint.pt"), ("check
 
 
 def package_versions() -> dict[str, str]:
+    """The versions a run records: avc's packages, and the FFmpeg libraries PyAV and decord decode
+    with (``core/decoder_versions.py``), which change decoded pixels."""
     versions = {}
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-    return versions
+    return {**versions, **decoder_versions()}
 
 
 def git_revision() -> str | None:
