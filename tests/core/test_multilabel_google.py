@@ -160,11 +160,13 @@ def test_metrics_equal_googles_procedure(seed: int) -> None:
     batch = 1 + seed % 7
     assert _close(multilabel.gap(predictions, labels, top_k=k, batch_size=batch),
                   oracle_gap(predictions, labels, k, batch))
-    ours, theirs = multilabel.class_aps(predictions, labels, k), oracle_class_aps(predictions, labels, k)
-    assert all(_close(a, b) for a, b in zip(ours, theirs, strict=True))
+    ours = multilabel.class_aps(predictions, labels, k)
+    assert all(_close(a, b) for a, b in zip(ours, oracle_class_aps(predictions, labels, k),
+                                            strict=True))
     assert _close(multilabel.mean_ap(predictions, labels, k), oracle_map(predictions, labels, k))
     assert _close(multilabel.perr(predictions, labels), oracle_perr(predictions, labels))
-    assert _close(multilabel.hit_at_one(predictions, labels), oracle_hit_at_one(predictions, labels))
+    assert _close(multilabel.hit_at_one(predictions, labels),
+                  oracle_hit_at_one(predictions, labels))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -182,9 +184,8 @@ def test_a_realistic_set_of_sigmoid_scores() -> None:
     logits = rng.normal(-5, 2, labels.shape) + 4 * labels
     predictions = (1 / (1 + np.exp(-logits))).astype(np.float32)
     predictions = np.round(predictions, 3)  # ties at every level
-    for ours, theirs in ((multilabel.gap(predictions, labels), oracle_gap(predictions, labels)),
-                         (multilabel.mean_ap(predictions, labels), oracle_map(predictions, labels))):
-        assert abs(ours - theirs) <= 1e-9
+    assert abs(multilabel.gap(predictions, labels) - oracle_gap(predictions, labels)) <= 1e-9
+    assert abs(multilabel.mean_ap(predictions, labels) - oracle_map(predictions, labels)) <= 1e-9
 
 
 def test_two_tied_classes_give_googles_gap() -> None:
