@@ -33,7 +33,8 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(REPO_ROOT))
 
-from core.video import Sampling, available_backends, sample_frames, sampled_indices  # noqa: E402
+from core.sampling import Sampling, sampled_indices  # noqa: E402
+from core.video import available_backends, sample_frames  # noqa: E402
 
 ONE_FPS = Sampling(mode="fps", fps=1.0)
 SKIPPED = {"corrupted.mp4"}

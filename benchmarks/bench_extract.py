@@ -36,7 +36,8 @@ except ImportError:  # running from a checkout that is not pip-installed
 
 from core.backbones import build_backbone  # noqa: E402
 from core.features import ExtractionSpec, FeatureCache, default_workers, extract_features  # noqa: E402
-from core.video import Sampling, sample_frames  # noqa: E402
+from core.sampling import Sampling  # noqa: E402
+from core.video import sample_frames  # noqa: E402
 
 ONE_FPS = Sampling("fps", fps=1.0)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm"}

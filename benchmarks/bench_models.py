@@ -30,7 +30,7 @@ from core.config import (  # noqa: E402
 )
 from core.data.synthetic import SyntheticSpec, write_synthetic_dataset  # noqa: E402
 from core.experiment import run_experiment  # noqa: E402
-from core.video import Sampling  # noqa: E402
+from core.sampling import Sampling  # noqa: E402
 
 FEATURES = FeatureConfig("tinycnn", weights="none", input_size=64,
                          sampling=Sampling("fps", fps=1.0))
@@ -67,7 +67,7 @@ def main() -> None:
         write_synthetic_dataset(root, SyntheticSpec(
             videos_per_class=args.videos_per_class, seed=1, min_duration=3.0, max_duration=6.0,
             classes=("move_left", "move_right", "grow", "shrink")))
-        print(f"| model | test top-1 | parameters | seconds |\n|---|---|---|---|", flush=True)
+        print("| model | test top-1 | parameters | seconds |\n|---|---|---|---|", flush=True)
         for label, features, head in MODELS:
             config = ExperimentConfig(data=DataConfig(str(root)), features=features, head=head,
                                       train=TrainConfig("abdn", epochs=args.epochs,

@@ -12,11 +12,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from core.choices import NORMALIZATIONS, REDUCTIONS
+from core.compat import check_compatible
 from core.errors import ConfigError
-from core.video import Sampling
+from core.presets import PRESETS
+from core.sampling import Sampling
 
-REDUCTIONS = ("flatten", "avg", "none")
-NORMALIZATIONS = ("none", "dataset", "video")
+# The dataset layouts, backbones and heads (PyTorch) are imported where a config is checked, so
+# that importing this module (the registry does, for `avc --help` too) loads none of them.
 CONFIG_VERSION = 1
 
 
@@ -52,11 +55,11 @@ class FeatureConfig:
     init_seed: int = 0
 
     def __post_init__(self) -> None:
-        from core.backbones import get_backbone_spec, resolve_input_size
+        from core.backbones import BackboneKind, get_backbone_spec, resolve_input_size
 
         spec = get_backbone_spec(self.backbone)
         object.__setattr__(self, "backbone", spec.name)
-        if spec.kind != "cnn":  # pixels and precomputed features have no weights to choose
+        if spec.kind != BackboneKind.CNN:  # pixels and precomputed features have no weights to choose
             object.__setattr__(self, "weights", "none")
         resolve_input_size(spec, self.input_size)
         if isinstance(self.sampling, dict):
@@ -88,7 +91,7 @@ class HeadConfig:
 
         spec = get_head_spec(self.name)
         if self.reduction is None:  # the head's own: flatten for ABDN, the maps for spatial heads
-            object.__setattr__(self, "reduction", spec.reductions[0])
+            object.__setattr__(self, "reduction", spec.default_reduction)
         if self.reduction not in REDUCTIONS:
             raise ConfigError(f"unknown feature reduction {self.reduction!r}; "
                               f"choose one of: {', '.join(REDUCTIONS)}")
@@ -105,9 +108,7 @@ class HeadConfig:
             from core.models import build_head
 
             with torch.device("meta"):
-                in_dim, frames = spec.probe[0], self.frames or spec.probe[1]
-                if spec.reads_frames(self.options) and not spec.end_to_end:
-                    in_dim = 3  # fine-tuning reads RGB frames
+                in_dim, frames = spec.probe_shape(self.options, self.frames)
                 build_head(self.name, in_dim=in_dim, num_classes=2, frames=frames,
                            options=self.options)
         if self.normalize not in NORMALIZATIONS:
@@ -128,8 +129,6 @@ class TrainConfig:
     amp: bool = True
 
     def __post_init__(self) -> None:
-        from core.train import PRESETS
-
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         for name in ("epochs", "batch_size"):
@@ -155,46 +154,25 @@ class ExperimentConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
-        from core.backbones import get_backbone_spec
         from core.data import layout_features
-        from core.models import get_head_spec
 
         provided = layout_features(self.data.layout)
         if self.head.mask is None:
             object.__setattr__(self, "head", replace(self.head, mask=provided is not None))
-        precomputed = get_backbone_spec(self.features.backbone).kind == "precomputed"
-        if provided is not None and self.features.backbone != provided:
-            raise ConfigError(f"the {self.data.layout} layout comes with its own features; "
-                              f"it needs --backbone {provided}, not {self.features.backbone}")
-        head = get_head_spec(self.head.name)
-        if head.end_to_end and get_backbone_spec(self.features.backbone).kind != "pixels":
-            raise ConfigError(f"{self.head.name} is trained end to end on the frames; "
-                              f"it needs --backbone pixels, not {self.features.backbone}")
-        if (head.reads_frames(self.head.options) and not head.end_to_end
-                and self.features.backbone != "rgb"):
-            raise ConfigError(f"{self.head.name} with {head.frames_option}=... trains its CNN on "
-                              f"the frames; it needs --backbone rgb, not {self.features.backbone}")
-        backbone_kind = get_backbone_spec(self.features.backbone).kind
-        if (backbone_kind == "pixels" and "none" in head.reductions
-                and not head.reads_frames(self.head.options)):
-            raise ConfigError(f"{self.head.name} attends over a CNN's conv maps, and "
-                              f"{self.features.backbone} gives the frames themselves",
-                              hint="pick a CNN backbone (or, for gla, -o cnn=NAME to train one "
-                                   "with it)")
-        if provided is None and precomputed:
-            raise ConfigError(f"{self.features.backbone} features come only with their dataset; "
-                              f"the {self.data.layout} layout has videos, pick a CNN backbone")
+        check_compatible(self.data.layout, self.features.backbone, self.head.name,
+                         self.head.options)
 
     @property
     def display_name(self) -> str:
         return self.name or f"{self.features.backbone}/{self.head.name}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain JSON values, keys sorted at every level (as in ``config.json``)."""
         out = asdict(self)
         out["features"]["sampling"] = self.features.sampling.to_dict()
         out["tags"] = list(self.tags)
         out["version"] = CONFIG_VERSION
-        return out
+        return _sorted_keys(out)
 
     def to_json(self, *, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -254,3 +232,12 @@ def _build(cls, values: dict[str, Any]):
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
     return cls(**values)
+
+
+def _sorted_keys(value: Any) -> Any:
+    """``value`` with the keys of every dict in it sorted."""
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted_keys(item) for item in value]
+    return value

@@ -8,13 +8,12 @@ once finished, ``result.json``.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,16 @@ import torch
 from core.backbones import feature_shape
 from core.config import ExperimentConfig
 from core.data import Dataset, VideoItem, load_dataset
+from core.devices import resolve_device
 from core.errors import ConfigError, VideoDecodeError
-from core.evaluate import Metrics
 from core.events import EventCallback
-from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features, resolve_device
+from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features
+from core.metrics import Metrics
 from core.models import build_head, get_head_spec
-from core.models.registry import restoring
+from core.presets import PRESETS
+from core.run_folder import RunFolder
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences, expected_frames
-from core.train import PRESETS, TrainSettings, final_metrics, holdout_split, train_head
+from core.train import TrainSettings, final_metrics, holdout_split, train_head
 
 
 def default_cache_dir() -> Path:
@@ -94,14 +95,18 @@ def open_dataset(config: ExperimentConfig) -> Dataset:
 def prepare_features(config: ExperimentConfig, dataset: Dataset, *, cache: FeatureCache,
                      callbacks: Sequence[EventCallback] = (),
                      should_stop: Callable[[], bool] | None = None,
-                     num_workers: int | None = None, skip_unreadable: bool = False
-                     ) -> ExtractionReport:
+                     num_workers: int | None = None, skip_unreadable: bool = False,
+                     spec: ExtractionSpec | None = None) -> ExtractionReport:
     """Fill the cache for every video of ``dataset``.
+
+    ``spec`` is the config's :func:`extraction_spec` when the caller already made it: passing it
+    on keeps the weights identity (a hash of a whole weights file) computed once per run.
 
     Raises ``VideoDecodeError`` when some videos cannot be decoded, unless ``skip_unreadable``
     (then they are left out and listed in the report; never dropped silently).
     """
-    report = extract_features([item.path for item in dataset.items()], extraction_spec(config),
+    report = extract_features([item.path for item in dataset.items()],
+                              spec if spec is not None else extraction_spec(config),
                               cache, device=config.train.device, num_workers=num_workers,
                               callbacks=callbacks, should_stop=should_stop)
     if report.failed and not skip_unreadable:
@@ -127,25 +132,45 @@ def _labels(dataset: Dataset, items: Sequence[VideoItem]) -> list[int] | torch.T
 
 class _Features:
     """Each usable video's per-frame maps (frames, C, h, w): from the feature cache, or from the
-    dataset itself when its features come with it (YouTube-8M: vectors, seen as 1×1 maps)."""
+    dataset itself when its features come with it (YouTube-8M: vectors, seen as 1×1 maps).
+
+    Each video's features are read once per run. The frame counts (:meth:`counts`) come from the
+    cache entries' headers, and the maps are loaded once, when the train or test sequences are
+    built, so only one split's maps are in memory at a time. Features that come with the data are
+    asked for once and kept: the dataset holds them in memory anyway, and the 1×1 maps are views.
+    """
 
     def __init__(self, dataset: Dataset, report: ExtractionReport | None, cache: FeatureCache,
                  spec: ExtractionSpec) -> None:
         self.dataset, self.report, self.cache, self.spec = dataset, report, cache, spec
+        self._given: dict[Path, np.ndarray] | None = None
 
     def usable(self, items: Sequence[VideoItem]) -> list[VideoItem]:
         if self.report is None:
             return list(items)
         return [item for item in items if item.path in self.report.hashes]
 
+    def _given_maps(self) -> dict[Path, np.ndarray]:
+        """Every video's features that came with the dataset, as (frames, D, 1, 1) views."""
+        if self._given is None:
+            items = self.dataset.items()
+            self._given = {item.path: v.reshape(*v.shape, 1, 1)
+                           for item, v in zip(items, self.dataset.load_features(items))}
+        return self._given
+
     def maps(self, items: Sequence[VideoItem]) -> list[np.ndarray]:
         if self.dataset.load_features is not None:
-            return [v.reshape(*v.shape, 1, 1) for v in self.dataset.load_features(items)]
+            given = self._given_maps()
+            return [given[item.path] for item in items]
         return [self.cache.load(self.spec, self.report.hashes[item.path]).features
                 for item in items]
 
     def counts(self) -> list[int]:
-        return [m.shape[0] for m in self.maps(self.usable(self.dataset.items()))]
+        usable = self.usable(self.dataset.items())
+        if self.dataset.load_features is not None:
+            return [m.shape[0] for m in self.maps(usable)]
+        return [self.cache.frame_count(self.spec, self.report.hashes[item.path])
+                for item in usable]
 
     def sequences(self, items: Sequence[VideoItem], frames: int, reduction: str) -> SequenceSet:
         usable = self.usable(items)
@@ -156,9 +181,12 @@ class _Features:
 def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
                    cache_dir: str | Path | None = None, callbacks: Sequence[EventCallback] = (),
                    should_stop: Callable[[], bool] | None = None, resume: bool = False,
-                   num_workers: int | None = None, skip_unreadable: bool = False
-                   ) -> ExperimentResult:
+                   num_workers: int | None = None, skip_unreadable: bool = False,
+                   dataset: Dataset | None = None) -> ExperimentResult:
     """Run (or, with ``resume``, continue) one experiment and write its run folder.
+
+    ``dataset`` is the config's dataset when the caller has already opened it (to check it before
+    registering the run): it is not scanned again.
 
     Raises the engine's ``AvcError`` subclasses for bad datasets, missing weights, unreadable videos
     and mismatched checkpoints.
@@ -166,7 +194,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     started = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "config.json"
+    config_path = RunFolder(run_dir).config
     if resume:
         saved = ExperimentConfig.from_json(config_path.read_text()) if config_path.exists() else None
         if saved is not None and saved.hash() != config.hash():
@@ -174,14 +202,14 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
                               "config (config.json)")
     config_path.write_text(config.to_json())
 
-    dataset = open_dataset(config)
+    dataset = dataset if dataset is not None else open_dataset(config)
     cache = FeatureCache(cache_dir or default_cache_dir())
     spec = extraction_spec(config)
     report = None
     if dataset.load_features is None:  # videos: run the backbone (or find its cached maps)
         report = prepare_features(config, dataset, cache=cache, callbacks=callbacks,
                                   should_stop=should_stop, num_workers=num_workers,
-                                  skip_unreadable=skip_unreadable)
+                                  skip_unreadable=skip_unreadable, spec=spec)
     extracted_at = time.perf_counter()
     unreadable = {str(p): reason for p, reason in report.failed.items()} if report else {}
     if report is not None and report.cancelled:
@@ -215,9 +243,9 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     torch.manual_seed(config.train.seed)
     # Resuming, the checkpoint fills every weight: no starting weights are read (their file may
     # have moved since the run began).
-    with restoring() if resume else contextlib.nullcontext():
-        model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes),
-                           frames=frames, options=head.options, multilabel=dataset.multilabel)
+    model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes),
+                       frames=frames, options=head.options, multilabel=dataset.multilabel,
+                       restoring=resume)
     settings = TrainSettings(
         preset=preset,
         epochs=config.train.epochs or preset.epochs,
@@ -259,5 +287,5 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         body = result.to_dict()
         body["dataset"] = {"name": dataset.name, "layout": dataset.layout, "split": dataset.split,
                            "train": len(train_set), "val": len(val_set), "test": len(test_set)}
-        (run_dir / "result.json").write_text(json.dumps(body, indent=2))
+        RunFolder(run_dir).result.write_text(json.dumps(body, indent=2))
     return result

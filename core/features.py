@@ -18,21 +18,34 @@ import io
 import json
 import multiprocessing
 import os
-import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from torch.utils.data import DataLoader, Dataset
 
-from core.backbones import Backbone, build_backbone, get_backbone_spec, resolve_input_size, weights_id
+from core.atomic import atomic_write
+from core.backbones import (
+    Backbone,
+    build_backbone,
+    extract_maps,
+    get_backbone_spec,
+    place_backbone,
+    resolve_input_size,
+    weights_id,
+)
+from core.devices import resolve_device
 from core.errors import FeatureCacheError, VideoDecodeError
 from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
-from core.video import Sampling, sample_frames
+from core.sampling import Sampling
+from core.video import sample_frames
 
 CACHE_FORMAT = 1
 
@@ -55,19 +68,34 @@ class ExtractionSpec:
         return cls(spec.name, weights, resolve_input_size(spec, input_size),
                    sampling or Sampling(), init_seed)
 
+    @cached_property
+    def weights_identity(self) -> str:
+        """The weights' id in the cache key (see ``weights_id``), computed once per spec: for a
+        weights file it hashes the whole file, and the cache asks for the key on every access.
+        Raises ``WeightsUnavailable`` when the weights file is missing."""
+        # cached_property writes the instance __dict__ directly, so it works on this frozen
+        # dataclass and stays out of its fields: equality, hashing and repr are unchanged.
+        return weights_id(self.backbone, self.weights, init_seed=self.init_seed)
+
     def identity(self) -> dict:
         """The JSON-able fields the cache key is made of (weights by identity, not by path)."""
         return {
             "format": CACHE_FORMAT,
             "backbone": self.backbone,
-            "weights": weights_id(self.backbone, self.weights, init_seed=self.init_seed),
+            "weights": self.weights_identity,
             "input_size": self.input_size,
             "sampling": self.sampling.key(),
         }
 
-    def key(self) -> str:
+    @cached_property
+    def _key(self) -> str:
         canonical = json.dumps(self.identity(), sort_keys=True)
         return f"{self.backbone}-{self.input_size}-{hashlib.sha256(canonical.encode()).hexdigest()[:16]}"
+
+    def key(self) -> str:
+        """The name of this spec's cache folder: backbone, input size and a hash of
+        :meth:`identity`."""
+        return self._key
 
 
 @dataclass
@@ -131,7 +159,7 @@ class FeatureCache:
 
     def save_hashes(self) -> None:
         if self._hash_memo is not None:
-            _atomic_write(self.root / "hashes.json", json.dumps(self._hash_memo).encode())
+            atomic_write(self.root / "hashes.json", json.dumps(self._hash_memo).encode())
 
     # -- entries ---------------------------------------------------------------------------------
 
@@ -149,13 +177,13 @@ class FeatureCache:
         directory = self.spec_dir(spec)
         manifest = directory / "manifest.json"
         if not manifest.exists():
-            _atomic_write(manifest, json.dumps(spec.identity(), indent=2).encode())
+            atomic_write(manifest, json.dumps(spec.identity(), indent=2).encode())
         buffer = io.BytesIO()
         np.savez(buffer, features=np.asarray(entry.features, dtype=np.float16),
                  indices=np.asarray(entry.indices, dtype=np.int64),
                  times=np.asarray(entry.times, dtype=np.float64))
         path = self.entry_path(spec, video_hash)
-        _atomic_write(path, buffer.getvalue())
+        atomic_write(path, buffer.getvalue())
         return path
 
     def load(self, spec: ExtractionSpec, video_hash: str) -> FeatureEntry:
@@ -171,34 +199,34 @@ class FeatureCache:
             raise FeatureCacheError(f"cached features at {path} are unreadable: {exc}",
                                     hint="delete the file and extract again") from exc
 
+    def frame_count(self, spec: ExtractionSpec, video_hash: str) -> int:
+        """The number of frames in one entry, read from the header of its feature array only
+        (a few hundred bytes, not the maps). Raises ``FeatureCacheError`` like :meth:`load`."""
+        path = self.entry_path(spec, video_hash)
+        try:
+            # np.savez stores each array as an uncompressed .npy member; its header holds the shape.
+            with zipfile.ZipFile(path) as archive, archive.open("features.npy") as member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, _ = np.lib.format.read_array_header_1_0(member)
+                else:
+                    shape, _, _ = np.lib.format.read_array_header_2_0(member)
+        except FileNotFoundError as exc:
+            raise FeatureCacheError(f"no cached features for video {video_hash} at {path}",
+                                    hint="run `avc extract` first") from exc
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise FeatureCacheError(f"cached features at {path} are unreadable: {exc}",
+                                    hint="delete the file and extract again") from exc
+        return int(shape[0])
+
     @contextmanager
     def lock(self, spec: ExtractionSpec) -> Iterator[None]:
-        """Hold an exclusive lock on ``spec``'s folder (a no-op where fcntl does not exist)."""
+        """Hold an exclusive lock on ``spec``'s folder while the block runs, on every platform
+        (another process extracting the same settings waits for it)."""
         directory = self.spec_dir(spec)
         directory.mkdir(parents=True, exist_ok=True)
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: atomic renames still keep entries whole
+        with FileLock(directory / ".lock"):
             yield
-            return
-        with open(directory / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- extraction --------------------------------------------------------------------------------
@@ -237,13 +265,6 @@ class _DecodedVideos(Dataset):
             return index, None, None, None, str(exc)
         return (index, torch.from_numpy(np.ascontiguousarray(clip.frames)),
                 clip.indices, clip.times, None)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → the first CUDA device when present, else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
@@ -298,9 +319,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
             if backbone is None:
                 backbone = build_backbone(spec.backbone, weights=spec.weights,
                                           input_size=spec.input_size, init_seed=spec.init_seed)
-            backbone = backbone.to(dev)
-            if dev.type == "cuda":
-                backbone = backbone.to(memory_format=torch.channels_last)
+            backbone = place_backbone(backbone, dev)
             workers = default_workers() if num_workers is None else num_workers
             loader = DataLoader(
                 _DecodedVideos(todo, spec.sampling, spec.input_size), batch_size=None,
@@ -367,25 +386,9 @@ class _FramePacker:
             return
         pending, self.pending, self.pending_frames = self.pending, [], 0
         frames = torch.cat([f for _, f in pending])
-        outputs = []
-        for chunk in frames.split(self.batch_frames):
-            outputs.append(self._forward(chunk))
-        maps = torch.cat(outputs).numpy()
+        maps = extract_maps(self.backbone, frames, self.device,
+                            batch_frames=self.batch_frames).numpy()
         offset = 0
         for key, f in pending:
             yield key, maps[offset:offset + f.shape[0]]
             offset += f.shape[0]
-
-    @torch.inference_mode()
-    def _forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = self.backbone.preprocess(frames)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
-            # Random-weight trunks (output_scale != 1) can carry activations past float16's
-            # range before the final rescale; they run in float32.
-            with torch.autocast("cuda", dtype=torch.float16,
-                                enabled=self.backbone.output_scale == 1.0):
-                out = self.backbone(x)
-        else:
-            out = self.backbone(x)
-        return out.to(torch.float16).cpu()

@@ -18,17 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.backbones import Backbone, build_backbone, get_backbone_spec
+from core.backbones import (
+    Backbone,
+    BackboneKind,
+    build_backbone,
+    extract_maps,
+    get_backbone_spec,
+    place_backbone,
+)
 from core.checkpoint import load_checkpoint
 from core.config import ExperimentConfig
 from core.data.tfrecord import TFRecordError
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
+from core.devices import resolve_device
 from core.errors import CheckpointError, ConfigError
-from core.features import resolve_device
 from core.models import build_head
-from core.models.registry import restoring
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences
-from core.video import sample_frames
+from core.video import Clip, sample_frames
 
 
 @dataclass
@@ -92,16 +98,17 @@ class Predictor:
         self.multilabel = bool(state.get("multilabel", False))
         f = self.config.features
         # Features that come with the data (YouTube-8M) have no network to build.
-        self.precomputed = get_backbone_spec(f.backbone).kind == "precomputed"
+        self.precomputed = get_backbone_spec(f.backbone).kind == BackboneKind.PRECOMPUTED
         self.backbone: Backbone | None = None
         if not self.precomputed:
-            self.backbone = build_backbone(
+            self.backbone = place_backbone(build_backbone(
                 f.backbone, weights=f.weights, input_size=f.input_size, init_seed=f.init_seed
-            ).to(self.device)
-        with restoring():  # the checkpoint holds every weight
-            self.head = build_head(self.config.head.name, in_dim=in_dim,
-                                   num_classes=len(self.classes), frames=self.frames,
-                                   options=self.config.head.options, multilabel=self.multilabel)
+            ), self.device)
+        # The checkpoint holds every weight: no starting weights are read.
+        self.head = build_head(self.config.head.name, in_dim=in_dim,
+                               num_classes=len(self.classes), frames=self.frames,
+                               options=self.config.head.options, multilabel=self.multilabel,
+                               restoring=True)
         try:
             self.head.load_state_dict(state["model"])
         except RuntimeError as exc:
@@ -118,6 +125,23 @@ class Predictor:
         ``keep_frames`` puts the frames the model saw (uint8, N × S × S × 3) in
         ``extras["frames"]``, for pictures of the attention.
         """
+        clip, maps = self.encode(video)
+        seq = build_sequences([maps], [0], frames=self.frames,
+                              reduction=self.config.head.reduction)
+        [prediction] = self._answer(seq, [str(video)], [clip.times], [len(clip.indices)],
+                                    top_k=top_k)
+        if keep_frames:
+            prediction.extras["frames"] = clip.frames[:prediction.frames_used]
+        return prediction
+
+    def encode(self, video: str | Path) -> tuple[Clip, np.ndarray]:
+        """Return the frames sampled from ``video`` and their conv maps (N, C, h, w) float16,
+        computed exactly as the feature cache computes them (:func:`extract_maps`), so the head
+        sees at prediction time the features it was trained on.
+
+        Raises ``VideoDecodeError`` when ``video`` cannot be decoded, and ``ConfigError`` for a
+        model of precomputed features.
+        """
         f = self.config.features
         if self.backbone is None:
             raise ConfigError(
@@ -126,17 +150,8 @@ class Predictor:
                 hint="give it YouTube-8M frame-level TFRecord files: "
                      "`avc predict MODEL FILE.tfrecord`")
         clip = sample_frames(video, f.sampling, size=self.backbone.input_size)
-        maps = torch.cat([
-            self.backbone(self.backbone.preprocess(torch.from_numpy(chunk)))
-            for chunk in _chunks(clip.frames, 64)
-        ]).to(torch.float16).cpu().numpy()
-        seq = build_sequences([maps], [0], frames=self.frames,
-                              reduction=self.config.head.reduction)
-        [prediction] = self._answer(seq, [str(video)], [clip.times], [len(clip.indices)],
-                                    top_k=top_k)
-        if keep_frames:
-            prediction.extras["frames"] = clip.frames[:prediction.frames_used]
-        return prediction
+        maps = extract_maps(self.backbone, torch.from_numpy(clip.frames), self.device)
+        return clip, maps.numpy()
 
     @torch.inference_mode()
     def predict_records(self, path: str | Path, *, top_k: int = 5, batch_size: int = 256
@@ -243,11 +258,6 @@ def _map_size(feature_shape: tuple, spatial: list[list[float]] | None
         return (h, w)
     side = math.isqrt(len(spatial[0]))
     return (side, side) if side * side == len(spatial[0]) else (1, len(spatial[0]))
-
-
-def _chunks(array, size: int):
-    for start in range(0, len(array), size):
-        yield array[start:start + size]
 
 
 def predict(checkpoint: str | Path, video: str | Path, *, top_k: int = 5,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.config import NORMALIZATIONS
+from core.choices import NORMALIZATIONS
 from core.errors import ConfigError
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from core import multilabel
-from core.evaluate import Metrics, classification_metrics
+from core.metrics import Metrics, classification_metrics
 
 
 class SingleLabel:
@@ -66,7 +66,11 @@ class MultiLabel:
         return torch.sigmoid(logits.float())
 
 
-def task_for(labels: torch.Tensor) -> type[SingleLabel] | type[MultiLabel]:
+# A task is one of the two classes above, used through their static methods.
+Task = type[SingleLabel] | type[MultiLabel]
+
+
+def task_for(labels: torch.Tensor) -> Task:
     """The task whose labels these are: (N,) integers or (N, C) multi-hot."""
     return MultiLabel if labels.dim() == 2 else SingleLabel
 

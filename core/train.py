@@ -20,7 +20,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from torch import nn
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.errors import CheckpointError
-from core.evaluate import Metrics, evaluate
+from core.evaluate import evaluate
 from core.events import (
     CheckpointSaved,
     EpochFinished,
@@ -39,58 +39,11 @@ from core.events import (
     TrainingStarted,
     emit,
 )
+from core.metrics import Metrics
+from core.presets import Preset
+from core.run_folder import RunFolder
 from core.sequences import SequenceSet
 from core.tasks import task_for
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A training protocol; see the module docstring."""
-
-    name: str
-    description: str
-    optimizer: str
-    lr: float
-    batch_size: int
-    epochs: int
-    batch_size_by_backbone: dict[str, int] = field(default_factory=dict)
-    weight_decay: float = 0.0
-    shuffle: str = "epoch"  # "once": one seeded permutation kept for every epoch (ABDN)
-    validation: str = "test"  # "test": the test split each epoch; "holdout": part of train
-    holdout_fraction: float = 0.15
-    selection: str = "last"  # "last" epoch, or "best" validation accuracy
-    patience: int | None = None
-    grad_clip: float | None = None
-    cosine: bool = False
-
-    def batch_size_for(self, backbone: str) -> int:
-        return self.batch_size_by_backbone.get(backbone, self.batch_size)
-
-    def make_optimizer(self, params, lr: float) -> torch.optim.Optimizer:
-        if self.optimizer == "rmsprop":
-            return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7,
-                                       weight_decay=self.weight_decay)
-        return torch.optim.AdamW(params, lr=lr, weight_decay=self.weight_decay)
-
-
-PRESETS: dict[str, Preset] = {
-    "abdn": Preset(
-        name="abdn",
-        description="ABDN paper: RMSprop 1e-3, batch 128 (16 for ResNet50/Xception), 60 epochs, "
-                    "last-epoch test accuracy",
-        optimizer="rmsprop", lr=1e-3, batch_size=128, epochs=60,
-        batch_size_by_backbone={"resnet50": 16, "xception": 16},
-        shuffle="once", validation="test", selection="last",
-    ),
-    "modern": Preset(
-        name="modern",
-        description="AdamW + cosine, 15% validation hold-out, best-validation checkpoint, "
-                    "early stopping (patience 10)",
-        optimizer="adamw", lr=3e-4, batch_size=32, epochs=100, weight_decay=0.05,
-        shuffle="epoch", validation="holdout", selection="best", patience=10, grad_clip=1.0,
-        cosine=True,
-    ),
-}
 
 
 @dataclass
@@ -162,9 +115,8 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     history: list[dict[str, float]] = []
     start_epoch = 0
     best = {"epoch": 0, "acc": -math.inf, "loss": math.inf}
-    latest = run_dir / "checkpoint.pt"
-    best_path = run_dir / "best.pt"
-    metrics_log = run_dir / "metrics.jsonl"
+    folder = RunFolder(run_dir)
+    latest, best_path, metrics_log = folder.checkpoint, folder.best, folder.metrics
     bad_epochs = 0
 
     if resume:
@@ -211,8 +163,9 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
             with torch.autocast(device.type, enabled=scaler.is_enabled()):
                 out = model(x, mask)
                 logits = out.logits
-                # A head with its own training objective (per-step loss, regularisers) says so.
-                loss = model.loss(out, y) if hasattr(model, "loss") else task.loss(logits, y)
+                # The task's loss, unless the head has an objective of its own (per-step loss,
+                # regularisers): TemporalHead.loss.
+                loss = model.loss(out, y, task)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if preset.grad_clip is not None:

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import crc32c as _crc32c
 import numpy as np
 
+from core.atomic import atomic_path
 from core.errors import DatasetLayoutError
 
 _MASK_DELTA = 0xA282EAD8
@@ -138,16 +138,9 @@ def _frame(data: bytes) -> bytes:
 def write_records(path: str | Path, records: Iterable[bytes]) -> Path:
     """Write ``records`` as a TFRecord file at ``path`` (a temporary file, then a rename); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            for data in records:
-                handle.write(_frame(bytes(data)))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        for data in records:
+            handle.write(_frame(bytes(data)))
     return path
 
 

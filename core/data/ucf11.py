@@ -24,7 +24,7 @@ from core.data.dataset import (
     abdn_split,
     register_layout,
 )
-from core.data.layouts import _examples, _is_hidden, _is_video
+from core.data.layouts import _examples, _is_video
 from core.errors import ConfigError, DatasetLayoutError
 
 UCF11_CLASSES: tuple[str, ...] = (

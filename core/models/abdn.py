@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from core.models.lstm import BiLSTM
-from core.models.registry import HeadOutput, register_head
+from core.models.registry import HeadOutput, TemporalHead, register_head
 
 
 class AttentionMode(str, Enum):
@@ -55,7 +55,7 @@ class TemporalAttention(nn.Module):
         return x * weights, weights
 
 
-class ABDNHead(nn.Module):
+class ABDNHead(TemporalHead):
     """One of the three ABDN heads; see the module docstring for the layer sequence."""
 
     def __init__(self, mode: AttentionMode | str, *, in_dim: int, num_classes: int, frames: int,

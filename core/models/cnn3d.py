@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.models.registry import HeadOutput, register_head
+from core.models.registry import HeadOutput, TemporalHead, register_head
 
 LUMA = (0.299, 0.587, 0.114)
 # The smallest (H, W) for which C4's output still covers S5's 4×7 grid.
@@ -167,7 +167,7 @@ def _fold_time(maps: torch.Tensor) -> torch.Tensor:
     return maps.reshape(b, c * t, h, w)
 
 
-class CNN3DHead(nn.Module):
+class CNN3DHead(TemporalHead):
     """Ji et al.'s 3D CNN on (B, T, C, H, W) frames, C = 1 or 3; see the module docstring."""
 
     def __init__(self, in_dim: int, num_classes: int, frames: int, *, hardwired: bool = True,

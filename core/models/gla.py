@@ -45,10 +45,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.errors import WeightsUnavailable
-from core.models.registry import HeadOutput, is_restoring, register_head
+from core.backbones import BackboneKind, build_backbone, get_backbone_spec
+from core.errors import ConfigError, WeightsUnavailable
+from core.models.registry import HeadOutput, TemporalHead, register_head
 from core.models.soft_attention import real_frame_order
-from core.tasks import MultiLabel
+from core.tasks import MultiLabel, Task
 
 
 class StatisticAttention(nn.Module):
@@ -127,15 +128,13 @@ class FineTunedCNN(nn.Module):
     frozen (the affine parameters train), as TSN does with small batches; a randomly initialised
     CNN has no statistics worth keeping, and learns them."""
 
-    def __init__(self, name: str, weights: str = "imagenet") -> None:
+    def __init__(self, name: str, weights: str = "imagenet", *, restoring: bool = False) -> None:
         super().__init__()
-        from core.backbones import build_backbone, get_backbone_spec
-
         spec = get_backbone_spec(name)
-        if spec.kind != "cnn":
+        if spec.kind != BackboneKind.CNN:
             raise ValueError(f"cnn must be a CNN backbone, not {name!r}")
         self.name = spec.name
-        if torch.empty(0).device.type == "meta" or is_restoring():
+        if torch.empty(0).device.type == "meta" or restoring:
             # Options being checked, or a checkpoint about to fill every weight (and the scale):
             # the structure will do, and the starting weights need not be where they were.
             self.trunk, scale = spec.trunk(spec.build()), 1.0
@@ -166,22 +165,20 @@ class FineTunedCNN(nn.Module):
         return self
 
 
-class GLAHead(nn.Module):
+class GLAHead(TemporalHead):
     def __init__(self, in_dim: int, num_classes: int, frames: int, *, rnn: str = "lstm",
                  hidden: int = 1024, layers: int = 3, dropout: float = 0.5,
                  margin: float = 0.1, segments: int | None = None, test_samples: int = 10,
                  multilabel: bool = False, cnn: str | None = None,
-                 cnn_weights: str = "imagenet") -> None:
+                 cnn_weights: str = "imagenet", restoring: bool = False) -> None:
         super().__init__()
         self.cnn = None
         if cnn is not None:
             if in_dim != 3:
                 raise ValueError("end-to-end GLA (cnn=...) reads RGB frames: use --backbone rgb")
-            self.cnn = FineTunedCNN(cnn, cnn_weights)
+            self.cnn = FineTunedCNN(cnn, cnn_weights, restoring=restoring)
             in_dim = self.cnn.channels
         if rnn not in ("lstm", "gru", "sru"):
-            from core.errors import ConfigError
-
             raise ConfigError(f"GLA's rnn must be lstm, gru or sru, not {rnn!r}")
         if segments is not None and int(segments) < 1:
             raise ValueError(f"segments must be a positive number of frames, not {segments!r}")
@@ -263,7 +260,8 @@ class GLAHead(nn.Module):
         return HeadOutput(fused.view(k, b, -1).mean(0), spatial_attention=spatial,
                           extras={name: v.view(k, b, -1).mean(0) for name, v in streams.items()})
 
-    def loss(self, output: HeadOutput, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, output: HeadOutput, labels: torch.Tensor, task: Task | None = None
+             ) -> torch.Tensor:
         """Cross-entropy of the fused logits plus the two global-attention hinges; for multi-hot
         labels (B, K) the binary cross-entropy with logits summed over classes, averaged over
         videos, without hinges."""
@@ -278,7 +276,7 @@ class GLAHead(nn.Module):
 
 
 @register_head("gla", family="GLA (Zheng et al. 2021)", reductions=("none",), task_aware=True,
-               frames_option="cnn",
+               frames_option="cnn", restorable=True,
                description="global pooling + statistic and learned spatial attention streams")
 def build_gla(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
     return GLAHead(in_dim, num_classes, frames, **options)

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from core.models.registry import HeadOutput, register_head
+from core.models.registry import HeadOutput, TemporalHead, register_head
 
 
 class ReferenceBatchNorm(nn.BatchNorm1d):
@@ -125,7 +125,7 @@ class ContextGating(nn.Module):
         return x * torch.sigmoid(self.excite(torch.relu(self.bn(self.squeeze(x)))))
 
 
-class NeXtVLADHead(nn.Module):
+class NeXtVLADHead(TemporalHead):
     """NeXtVLAD over per-frame features → hidden FC + BN → context gating → class logits."""
 
     def __init__(self, in_dim: int, num_classes: int, frames: int = 0, *, expansion: int = 2,

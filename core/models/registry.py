@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import torch
 from torch import nn
 
 from core.errors import ConfigError
+from core.tasks import Task, task_for
 
 
 @dataclass
@@ -26,6 +26,27 @@ class HeadOutput:
     attention: torch.Tensor | None = None
     spatial_attention: torch.Tensor | None = None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class HeadInput(StrEnum):
+    """What a head consumes per frame."""
+
+    FEATURES = "features"  # a vector: the conv map flattened (ABDN) or averaged
+    CONV_MAPS = "conv maps"  # the whole (C, h, w) map: heads that attend over locations
+    FRAMES = "frames"  # the frames themselves: trained end to end, or with a CNN fine-tuned
+
+
+class TemporalHead(nn.Module):
+    """The base of every temporal head: ``forward(x, mask) -> HeadOutput``, and the loss it is
+    trained with. The default is the task's own (cross-entropy, or binary cross-entropy for
+    multi-label data); heads with a loss of their own (attention penalties, hinges) override
+    :meth:`loss`."""
+
+    def loss(self, output: HeadOutput, labels: torch.Tensor, task: Task | None = None
+             ) -> torch.Tensor:
+        """The training loss of ``output`` for ``labels`` under ``task`` (default: the task the
+        labels' shape says, see :func:`core.tasks.task_for`)."""
+        return (task or task_for(labels)).loss(output.logits, labels)
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class HeadSpec:
     end_to_end: bool = False
     default_frames: int | None = None
     frames_option: str | None = None
+    restorable: bool = False
 
     def reads_frames(self, options: dict[str, Any] | None) -> bool:
         """Whether the head, with these options, is trained on the frames themselves (end to end)
@@ -59,38 +81,50 @@ class HeadSpec:
         return self.end_to_end or bool(self.frames_option and (options or {}).get(
             self.frames_option))
 
+    def input(self, options: dict[str, Any] | None = None) -> HeadInput:
+        """What the head consumes with these options."""
+        if self.reads_frames(options):
+            return HeadInput.FRAMES
+        return HeadInput.CONV_MAPS if self.default_reduction == "none" else HeadInput.FEATURES
+
+    @property
+    def default_reduction(self) -> str:
+        """The reduction a config without one gets: the first the head accepts."""
+        return self.reductions[0]
+
+    @property
+    def attends_over_space(self) -> bool:
+        """Whether the head can read whole conv maps (reduction ``none``)."""
+        return "none" in self.reductions
+
+    def probe_shape(self, options: dict[str, Any] | None, frames: int | None = None
+                    ) -> tuple[int, int]:
+        """(in_dim, frames) to check ``options`` with on the meta device: RGB channels for a head
+        that fine-tunes its own CNN on the frames, else the registered probe."""
+        in_dim = 3 if self.reads_frames(options) and not self.end_to_end else self.probe[0]
+        return in_dim, frames or self.probe[1]
+
 
 HEADS: dict[str, HeadSpec] = {}
-_RESTORING: ContextVar[bool] = ContextVar("restoring", default=False)
-
-
-@contextmanager
-def restoring() -> Iterator[None]:
-    """Build heads whose every weight a checkpoint is about to fill: a head that starts from a
-    weight file (fine-tuned GLA's CNN) skips reading it, so a trained model loads without it."""
-    token = _RESTORING.set(True)
-    try:
-        yield
-    finally:
-        _RESTORING.reset(token)
-
-
-def is_restoring() -> bool:
-    return _RESTORING.get()
 
 
 def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),
                   in_abdn_grid: bool = False, description: str = "", task_aware: bool = False,
                   probe: tuple[int, int] = (16, 2), end_to_end: bool = False,
-                  default_frames: int | None = None, frames_option: str | None = None):
-    """Decorator registering a builder under ``name``; a duplicate name raises ``ValueError``."""
+                  default_frames: int | None = None, frames_option: str | None = None,
+                  restorable: bool = False):
+    """Decorator registering a builder under ``name``; a duplicate name raises ``ValueError``.
+
+    ``restorable`` builders take ``restoring=True`` when a checkpoint is about to fill every
+    weight, so that starting weights they would read from a file are not needed.
+    """
 
     def decorate(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in HEADS:
             raise ValueError(f"head {name!r} is already registered")
         HEADS[name] = HeadSpec(name, family, build, reductions, in_abdn_grid, description,
                                task_aware, probe, end_to_end, default_frames,
-                               frames_option)
+                               frames_option, restorable)
         return build
 
     return decorate
@@ -112,17 +146,21 @@ def get_head_spec(name: str) -> HeadSpec:
 
 
 def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
-               options: dict[str, Any] | None = None, multilabel: bool = False) -> nn.Module:
+               options: dict[str, Any] | None = None, multilabel: bool = False,
+               restoring: bool = False) -> nn.Module:
     """Build head ``name``; raises ``ConfigError`` for an unknown name or unknown options.
 
     ``multilabel`` tells heads whose prediction rule depends on the task (registered with
     ``task_aware``: soft attention's vote, GLA's regulariser) that the data is multi-label, as their
-    ``multilabel`` option; the others score classes the same way either way.
+    ``multilabel`` option; the others score classes the same way either way. ``restoring``: a
+    checkpoint is about to fill every weight (resume, predict), so none is read from a file.
     """
     spec = get_head_spec(name)
     options = dict(options or {})
     if multilabel and spec.task_aware:
         options["multilabel"] = True
+    if restoring and spec.restorable:
+        options["restoring"] = True
     try:
         return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **options)
     except (TypeError, ValueError) as exc:

@@ -49,7 +49,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.models.registry import HeadOutput, register_head
+from core.models.registry import HeadOutput, TemporalHead, register_head
+from core.tasks import Task
 
 
 def real_frame_order(real: torch.Tensor) -> torch.Tensor:
@@ -108,7 +109,7 @@ def frame_attention(alphas: torch.Tensor, video: torch.Tensor, n_real: torch.Ten
     return torch.empty_like(ranked).scatter_(1, order[..., None].expand(-1, -1, locations), ranked)
 
 
-class SoftAttentionHead(nn.Module):
+class SoftAttentionHead(TemporalHead):
     #: how many feature values one chunk of eval windows may gather (windows are batched)
     eval_chunk_elements = 2 ** 25
 
@@ -230,7 +231,8 @@ class SoftAttentionHead(nn.Module):
                           extras={"clip_logits": clips, "window_video": video,
                                   "window_start": starts})
 
-    def loss(self, output: HeadOutput, labels: torch.Tensor) -> torch.Tensor:
+    def loss(self, output: HeadOutput, labels: torch.Tensor, task: Task | None = None
+             ) -> torch.Tensor:
         """Per-step loss averaged over the real steps, plus the attention penalty; labels (B,) are
         class indices, (B, K) multi-hot."""
         scores, real = output.extras["step_scores"], output.extras["real"]

@@ -181,7 +181,7 @@ def test_3d_cnn_trains_end_to_end_on_video_pixels(easy_dataset, easy_config, tmp
     from core.config import FeatureConfig, HeadConfig
     from core.experiment import run_experiment
     from core.predict import Predictor
-    from core.video import Sampling
+    from core.sampling import Sampling
 
     config = easy_config(easy_dataset, epochs=15).with_changes(
         features=FeatureConfig("pixels", input_size=64, sampling=Sampling("fps", fps=4.0)),

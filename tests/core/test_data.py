@@ -343,10 +343,10 @@ def test_hmdb51_missing_listed_videos_are_counted(tmp_path: Path, hmdb_annotatio
         touch(root / relative)
     with pytest.raises(DatasetLayoutError) as caught:
         load_dataset(root, layout="hmdb51", split="1")
-    assert str(caught.value).startswith(f"3500 of 3570 videos listed in the *_test_split1.txt files (flag 1, train)")
+    assert str(caught.value).startswith("3500 of 3570 videos listed in the *_test_split1.txt files (flag 1, train)")
     for relative, _ in train:
         touch(root / relative)
-    with pytest.raises(DatasetLayoutError, match=f"^1530 of 1530 videos listed .*flag 2, test"):
+    with pytest.raises(DatasetLayoutError, match="^1530 of 1530 videos listed .*flag 2, test"):
         load_dataset(root, layout="hmdb51", split="1")
 
 

@@ -13,7 +13,7 @@ from core import features as features_mod
 from core.backbones import build_backbone
 from core.events import ExtractionStarted, VideoExtracted
 from core.features import ExtractionSpec, FeatureCache, extract_features
-from core.video import Sampling
+from core.sampling import Sampling
 
 
 def _videos(root: Path, n: int | None = None) -> list[Path]:
@@ -180,3 +180,22 @@ def test_corrupt_cache_entry_is_a_clear_error(easy_dataset: Path, spec, tmp_path
     path.write_bytes(b"garbage")
     with pytest.raises(FeatureCacheError, match="unreadable"):
         cache.load(spec, report.hashes[video])
+
+
+def test_the_lock_makes_a_second_extractor_wait(spec, tmp_path: Path) -> None:
+    import threading
+
+    cache = FeatureCache(tmp_path / "cache")
+    entered = threading.Event()
+
+    def second() -> None:
+        with FeatureCache(cache.root).lock(spec):
+            entered.set()
+
+    with cache.lock(spec):
+        other = threading.Thread(target=second, daemon=True)
+        other.start()
+        # Bounded: the other extractor must still be waiting after half a second.
+        assert not entered.wait(0.5), "the lock let a second holder in"
+    assert entered.wait(10), "the lock was not released"
+    other.join(10)

@@ -368,7 +368,7 @@ def test_gla_fine_tunes_its_cnn_from_a_weights_file(easy_dataset, easy_config, t
     from core.config import FeatureConfig, HeadConfig
     from core.experiment import run_experiment
     from core.predict import Predictor
-    from core.video import Sampling
+    from core.sampling import Sampling
 
     torch.manual_seed(3)
     start = TinyCNN().state_dict()

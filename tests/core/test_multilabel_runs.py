@@ -19,8 +19,8 @@ from core.data.yt8m_layout import read_vocabulary
 from core.errors import ConfigError, DatasetLayoutError
 from core.experiment import run_experiment
 from core.predict import Predictor
+from core.sampling import Sampling
 from core.tasks import MultiLabel, SingleLabel, multilabel_metrics, task_for
-from core.video import Sampling
 
 
 @pytest.fixture(scope="module")

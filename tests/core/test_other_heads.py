@@ -13,8 +13,9 @@ import torch
 from core.experiment import run_experiment
 from core.models import build_head
 from core.predict import Predictor
+from core.presets import PRESETS
 from core.sequences import SequenceSet
-from core.train import PRESETS, TrainSettings, train_head
+from core.train import TrainSettings, train_head
 
 SPATIAL = {"soft-attention": {"hidden": 128}, "gla": {"hidden": 128, "layers": 1}}
 

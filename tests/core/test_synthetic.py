@@ -20,6 +20,8 @@ from core.data.synthetic import (
     synthetic_videos,
     write_synthetic_dataset,
 )
+from core.data.synthetic import encode as synthetic_encode
+from core.data.synthetic import folder as synthetic_folder
 from core.errors import ConfigError
 
 SMALL = SyntheticSpec(
@@ -101,7 +103,7 @@ def test_written_frames_are_the_rendered_frames(small_dataset: tuple[SyntheticSu
     summary, _ = small_dataset
     video = next(v for v in summary.videos if v.class_name == "right_then_left")
     index = int(video.path.stem.rsplit("_", 1)[1])
-    _, rng = synthetic._video_meta(SMALL, video.class_name, index, summary.root)
+    _, rng = synthetic_folder._video_meta(SMALL, video.class_name, index, summary.root)
     rendered = render_video(
         video.class_name, rng, duration=video.duration, fps=video.fps, width=video.width, height=video.height
     )
@@ -307,7 +309,7 @@ def test_an_interrupted_write_leaves_no_half_written_video_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "data"
-    real_encode = synthetic._encode
+    real_encode = synthetic_encode.encode_h264
     written: list[Path] = []
 
     def encode_then_crash(path: Path, frames: np.ndarray, fps: int) -> None:
@@ -317,16 +319,55 @@ def test_an_interrupted_write_leaves_no_half_written_video_and_resumes(
         real_encode(path, frames, fps)
         written.append(path)
 
-    monkeypatch.setattr(synthetic, "_encode", encode_then_crash)
+    monkeypatch.setattr(synthetic_encode, "encode_h264", encode_then_crash)
     with pytest.raises(KeyboardInterrupt):
         write_synthetic_dataset(root, TINY)
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert files == ["move_left/move_left_000.mp4", "synthetic.json"]
 
-    monkeypatch.setattr(synthetic, "_encode", real_encode)
+    monkeypatch.setattr(synthetic_encode, "encode_h264", real_encode)
     summary = write_synthetic_dataset(root, TINY)
     assert all(v.path.is_file() for v in summary.videos)
     assert not [p for p in root.rglob("*") if p.name.startswith(".")]
+
+
+def test_leftovers_of_a_killed_write_are_removed_by_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "data"
+    real_encode = synthetic_encode.encode_h264
+    temporaries: list[Path] = []
+
+    def encode_then_stop(path: Path, frames: np.ndarray, fps: int) -> None:
+        temporaries.append(path)
+        if len(temporaries) > 1:
+            raise KeyboardInterrupt
+        real_encode(path, frames, fps)
+
+    monkeypatch.setattr(synthetic_encode, "encode_h264", encode_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic_dataset(root, TINY)
+    # SIGKILL, unlike Ctrl-C, gives no chance to clean up: put back what it would have left.
+    leftover = temporaries[-1]
+    assert not leftover.exists() and leftover.parent == root / "move_left"
+    assert leftover.name.startswith(".move_left_001.mp4.") and leftover.name.endswith(".tmp")
+    leftover.write_bytes(b"half a video")
+    unrelated = root / "move_left" / ".notes.txt"
+    unrelated.write_text("not ours")
+
+    monkeypatch.setattr(synthetic_encode, "encode_h264", real_encode)
+    summary = write_synthetic_dataset(root, TINY)
+    assert all(v.path.is_file() for v in summary.videos)
+    assert [p for p in root.rglob("*") if p.name.startswith(".")] == [unrelated]
+
+
+def test_written_files_have_the_permissions_of_a_plain_write(tmp_path: Path) -> None:
+    summary = write_synthetic_dataset(tmp_path / "data", TINY)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    expected = plain.stat().st_mode & 0o777
+    for path in [summary.root / "synthetic.json", *(v.path for v in summary.videos)]:
+        assert path.stat().st_mode & 0o777 == expected, path
 
 
 def test_a_different_spec_in_the_same_folder_is_refused(tmp_path: Path) -> None:

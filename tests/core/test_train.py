@@ -12,7 +12,8 @@ from core.config import ExperimentConfig
 from core.errors import ConfigError
 from core.events import CheckpointSaved, EpochFinished, StepFinished, TrainingStarted
 from core.experiment import run_experiment
-from core.train import PRESETS, holdout_split
+from core.presets import PRESETS
+from core.train import holdout_split
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,8 @@
+"""Closed sets of configuration values that the config and the engine both check against."""
+
+from __future__ import annotations
+
+# How a frame's conv map becomes what a head reads: flattened (ABDN), averaged, or kept whole.
+REDUCTIONS = ("flatten", "avg", "none")
+# Feature normalisation: none (ABDN), z-score over the dataset, or centred per video then z-score.
+NORMALIZATIONS = ("none", "dataset", "video")
