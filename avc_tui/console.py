@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from avc_tui.formatting import fmt_pct
 from core.errors import AvcError
 from core.events import (
     EpochFinished,
@@ -36,9 +37,12 @@ err_console = Console(stderr=True)
 
 def print_error(error: AvcError) -> None:
     """One line for the error, one for the hint; no traceback."""
-    err_console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
+    # Escaped: messages name files and hints name extras ('.[sru]') that are not Rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(error.message)}", highlight=False,
+                      soft_wrap=True)
     if error.hint:
-        err_console.print(f"[yellow]hint:[/] {error.hint}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] {escape(error.hint)}", highlight=False,
+                          soft_wrap=True)
 
 
 class ProgressReporter:
@@ -102,12 +106,6 @@ class ProgressReporter:
         elif isinstance(event, TrainingFinished) and self.train_task is not None:
             self.progress.remove_task(self.train_task)
             self.train_task = None
-
-
-def fmt_pct(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{100 * value:.1f}"
 
 
 def grid_table(title: str, rows: Sequence[str], columns: Sequence[str],

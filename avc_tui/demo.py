@@ -14,15 +14,13 @@ import json
 import time
 from pathlib import Path
 
-from core.errors import AvcError
+from avc_tui import control
 from avc_tui.console import ProgressReporter, console, grid_table, markdown_grid
+from avc_tui.registry import Registry, Status
 from core.backbones import BACKBONES, backbone_names, get_backbone_spec
-from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
-from avc_tui.registry import Registry
-from avc_tui.runner.job import execute
+from core.errors import AvcError
 from core.models.registry import head_names
-from core.video import Sampling
 
 
 def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 64,
@@ -45,22 +43,18 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
     for backbone in backbones:
         size = max(input_size, get_backbone_spec(backbone).min_input_size)
         for head in heads:
-            config = ExperimentConfig(
-                data=DataConfig(str(data_dir.resolve()), split_seed=seed),
-                features=FeatureConfig(backbone, weights="none", input_size=size,
-                                       sampling=Sampling("fps", fps=1.0), init_seed=seed),
-                head=HeadConfig(head, normalize="video"),
-                train=TrainConfig("abdn", epochs=epochs, batch_size=batch_size, seed=seed,
-                                  device=device),
-                name=f"demo {backbone} {head}",
-                tags=("demo",),
-            )
-            row = registry.create(config, runs_root=directory / "runs")
+            [config] = control.build_configs(control.LaunchRequest(
+                data_dir, backbones=(backbone,), heads=(head,), split_seed=seed,
+                weights="none", input_size=size, init_seed=seed, normalize="video",
+                epochs=epochs, batch_size=batch_size, seed=seed, device=device,
+                name=f"demo {backbone} {head}", tags=("demo",)))
+            [row] = control.register(registry, [config], runs_root=directory / "runs")
             with ProgressReporter(f"{backbone} {head}") as reporter:
-                status = execute(registry, row.id, callbacks=[reporter],
-                                 cache_dir=str(directory / "cache"), num_workers=workers)
+                status = control.run_here(registry, row.id, callbacks=[reporter],
+                                          options=control.WorkerOptions(workers,
+                                                                        directory / "cache"))
             row = registry.get(row.id)
-            if status != "finished":
+            if status != Status.FINISHED:
                 last = (row.error or "").strip().splitlines()[-1:] or [status]
                 registry.close()
                 raise AvcError(f"demo run {row.id} ({backbone} {head}) {status}: {last[0]}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from avc_tui.console import fmt_pct as pct
+from avc_tui.formatting import fmt_pct as pct
 
 MULTI_LABEL = "multi-label"
 PER_CLASS_LIMIT = 60  # YouTube-8M has 3,862 classes: list the first ones, say how many more

@@ -64,16 +64,12 @@ def easy_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _easy_config(root: Path, head: str = "cnn-lstm", **train):
-    from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
-    from core.video import Sampling
+    from avc_tui.control import LaunchRequest, build_configs
 
-    return ExperimentConfig(
-        data=DataConfig(str(root)),
-        features=FeatureConfig("tinycnn", weights="none", input_size=64,
-                               sampling=Sampling("fps", fps=1.0)),
-        head=HeadConfig(head, normalize="video"),
-        train=TrainConfig("abdn", **{"epochs": 12, "batch_size": 8, **train}),
-    )
+    [config] = build_configs(LaunchRequest(
+        root, backbones=("tinycnn",), heads=(head,), weights="none", input_size=64,
+        normalize="video", **{"epochs": 12, "batch_size": 8, **train}))
+    return config
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ models here always describe the newest revision.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -22,8 +23,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "lost")
-ACTIVE = ("queued", "running")
+
+class Status(StrEnum):
+    """Where an experiment is in its life: queued → running → finished, failed, cancelled or lost
+    (its worker vanished); a cancelled, failed or lost one can be queued again to resume it."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+
+STATUSES = tuple(Status)
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+RESUMABLE = (Status.CANCELLED, Status.LOST, Status.FAILED)
+
+
+# What `avc ls --json`, `avc show --json` and the exports say of an experiment, in this order.
+SUMMARY_COLUMNS = ("id", "name", "status", "dataset", "split", "backbone", "head", "preset", "seed",
+                   "tags", "device", "host", "pid", "epoch", "epochs", "test_top1", "test_top5",
+                   "test_loss", "run_dir", "created_at", "started_at", "finished_at",
+                   "heartbeat_at", "config_hash", "git_revision", "versions", "error")
 
 
 class Base(DeclarativeBase):
@@ -37,7 +59,7 @@ class Experiment(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     config_hash: Mapped[str] = mapped_column(String(64))
     dataset: Mapped[str] = mapped_column(String(200))
@@ -72,6 +94,10 @@ class Experiment(Base):
         back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
     predictions: Mapped[list[PredictionRecord]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row's columns as plain values (not the config and result documents)."""
+        return {name: getattr(self, name) for name in SUMMARY_COLUMNS}
 
     __table_args__ = (
         Index("ix_experiments_status", "status"),

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
+
+from avc_tui.registry.errors import RegistryError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -64,8 +65,6 @@ def ensure_schema(engine: Engine) -> None:
     Raises ``AvcError`` (a ``RegistryError``) for a database written by a newer avc, and lets
     SQLAlchemy's ``DatabaseError`` through for a file that is not a database.
     """
-    from avc_tui.registry.store import RegistryError
-
     for attempt in range(5):
         with engine.connect() as connection:
             current = current_revision(connection)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -31,6 +32,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, defer, sessionmaker
 
+from avc_tui.registry.errors import RegistryError
 from avc_tui.registry.models import (
     ACTIVE,
     STATUSES,
@@ -38,18 +40,14 @@ from avc_tui.registry.models import (
     Experiment,
     MetricPoint,
     PredictionRecord,
+    Status,
 )
 from avc_tui.registry.schema import ensure_schema
 from core.config import ExperimentConfig
-from core.errors import AvcError
 
 DEFAULT_DB = "experiments.db"
 # A running experiment whose worker has not reported for this long is taken for lost.
 STALE_AFTER = timedelta(seconds=60)
-
-
-class RegistryError(AvcError):
-    """The registry cannot be opened, or an experiment asked for does not exist."""
 
 
 def now() -> datetime:
@@ -90,6 +88,15 @@ class Point:
     key: str
     value: float
     time: datetime
+
+
+# The validation metric a multi-label run's checkpoint is selected by (core's Metrics.score).
+MULTI_LABEL_SELECTION = "map"
+
+
+def selection_key(multilabel: bool) -> str:
+    """The metric key a run is selected by: ``map`` for multi-label runs, else ``acc``."""
+    return MULTI_LABEL_SELECTION if multilabel else "acc"
 
 
 class Registry:
@@ -147,10 +154,8 @@ class Registry:
         ``runs_root/<id>-<backbone>-<head>`` (``runs_root`` defaults to ``$AVC_RUNS_DIR`` or
         ``avc-runs`` in the working directory)."""
         runs_root = runs_root or os.environ.get("AVC_RUNS_DIR") or "avc-runs"
-        import json
-
         row = Experiment(
-            name=config.display_name, status="queued", config=json.loads(config.to_json()),
+            name=config.display_name, status=Status.QUEUED, config=config.to_dict(),
             config_hash=config.hash(), dataset=Path(config.data.root).name,
             split=str(config.data.split), backbone=config.features.backbone,
             head=config.head.name, preset=config.train.preset, seed=config.train.seed,
@@ -178,9 +183,7 @@ class Registry:
         return row
 
     def config(self, experiment_id: int) -> ExperimentConfig:
-        import json
-
-        return ExperimentConfig.from_json(json.dumps(self.get(experiment_id).config))
+        return ExperimentConfig.from_dict(self.get(experiment_id).config)
 
     def update(self, experiment_id: int, **values: Any) -> None:
         self.get(experiment_id)
@@ -219,7 +222,7 @@ class Registry:
         columns = (Experiment.id, Experiment.name, Experiment.dataset, Experiment.backbone,
                    Experiment.head, Experiment.preset, Experiment.seed, Experiment.tags,
                    Experiment.test_top1.label("top1"), Experiment.test_top5.label("top5"))
-        query = _filtered(select(*columns), status="finished", dataset=dataset, backbone=None,
+        query = _filtered(select(*columns), status=Status.FINISHED, dataset=dataset, backbone=None,
                           head=None, tag=tag).where(Experiment.test_top1.is_not(None))
         with self.session() as s:
             rows = [dict(r._mapping) for r in s.execute(query.order_by(Experiment.id))]
@@ -228,6 +231,22 @@ class Registry:
         for r in rows:
             del r["tags"]
         return rows
+
+    def changes(self, since: datetime, max_id: int) -> list[Experiment]:
+        """Experiments (light) that may have changed since ``since``: the active ones, those newer
+        than ``max_id`` and those that ended since (the dashboard's polling query)."""
+        query = (select(Experiment)
+                 .where(or_(Experiment.status.in_(ACTIVE), Experiment.id > max_id,
+                            Experiment.finished_at >= since))
+                 .options(defer(Experiment.config), defer(Experiment.result))
+                 .order_by(Experiment.id))
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    def dataset_names(self) -> list[str]:
+        """The distinct dataset names of the registered experiments, sorted."""
+        with self.session() as s:
+            return sorted(s.scalars(select(Experiment.dataset).distinct()))
 
     def count(self, *, status: str | None = None, dataset: str | None = None,
               backbone: str | None = None, head: str | None = None,
@@ -255,7 +274,7 @@ class Registry:
         """Move a queued experiment to running; False (and nothing changed) when it is no longer
         queued, e.g. cancelled while it waited."""
         stamp = now()
-        values: dict[str, Any] = dict(status="running", device=device, pid=pid or os.getpid(),
+        values: dict[str, Any] = dict(status=Status.RUNNING, device=device, pid=pid or os.getpid(),
                                       host=socket.gethostname(), heartbeat_at=stamp, error=None,
                                       finished_at=None, cancel_requested=False)
         if versions is not None:
@@ -265,12 +284,12 @@ class Registry:
         row = self.get(experiment_id)
         if row.started_at is None:
             values["started_at"] = stamp
-        return self._transition(experiment_id, ("queued",), **values)
+        return self._transition(experiment_id, (Status.QUEUED,), **values)
 
     def requeue(self, experiment_id: int) -> bool:
         """Queue a cancelled, lost or failed experiment again (to resume it); False when it is in
         another state by now."""
-        return self._transition(experiment_id, ("cancelled", "lost", "failed"), status="queued")
+        return self._transition(experiment_id, (Status.CANCELLED, Status.LOST, Status.FAILED), status=Status.QUEUED)
 
     def _transition(self, experiment_id: int, from_states: Sequence[str], **values: Any) -> bool:
         """Compare-and-set: update the row only while its status is one of ``from_states``."""
@@ -290,9 +309,9 @@ class Registry:
         with self.session() as s, s.begin():
             s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
             s.execute(update(Experiment).where(
-                Experiment.id == experiment_id, Experiment.status == "lost",
+                Experiment.id == experiment_id, Experiment.status == Status.LOST,
                 Experiment.pid == os.getpid(), Experiment.host == socket.gethostname())
-                .values(status="running", finished_at=None))
+                .values(status=Status.RUNNING, finished_at=None))
             return bool(s.scalar(select(Experiment.cancel_requested)
                                  .where(Experiment.id == experiment_id)))
 
@@ -314,12 +333,12 @@ class Registry:
         """Ask a running experiment to stop (its worker sees it at its next heartbeat); a queued
         one is cancelled at once. Returns the row as it was."""
         row = self.get(experiment_id)
-        if row.status == "queued" and self._transition(
-                experiment_id, ("queued",), status="cancelled", finished_at=now()):
+        if row.status == Status.QUEUED and self._transition(
+                experiment_id, (Status.QUEUED,), status=Status.CANCELLED, finished_at=now()):
             return row
         # Running (or started in the meantime): its worker stops at its next heartbeat.
-        self._transition(experiment_id, ("queued", "running"), cancel_requested=True)
-        return self.get(experiment_id) if row.status == "queued" else row
+        self._transition(experiment_id, (Status.QUEUED, Status.RUNNING), cancel_requested=True)
+        return self.get(experiment_id) if row.status == Status.QUEUED else row
 
     def mark_lost(self, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
         """Mark running experiments whose worker stopped reporting as ``lost``; returns their ids.
@@ -330,7 +349,7 @@ class Registry:
         host = socket.gethostname()
         cutoff = now() - stale_after
         lost = []
-        for row in self.list(status="running", light=True):
+        for row in self.list(status=Status.RUNNING, light=True):
             if row.host == host and row.pid is not None:
                 dead = not _alive(row.pid)  # on this host the process itself tells
             else:
@@ -340,9 +359,9 @@ class Registry:
             with self.session() as s, s.begin():
                 # Only if nothing changed since it was read (a resumed run has a new pid).
                 result = s.execute(update(Experiment).where(
-                    Experiment.id == row.id, Experiment.status == "running",
+                    Experiment.id == row.id, Experiment.status == Status.RUNNING,
                     Experiment.pid == row.pid, Experiment.heartbeat_at == row.heartbeat_at)
-                    .values(status="lost", finished_at=now()))
+                    .values(status=Status.LOST, finished_at=now()))
                 if result.rowcount:
                     lost.append(row.id)
         return lost
@@ -378,7 +397,8 @@ class Registry:
 
     def latest_epoch_metrics(self, experiment_id: int
                              ) -> tuple[float | None, float | None, float | None]:
-        """(latest train loss, latest validation accuracy, best validation accuracy)."""
+        """(latest train loss, latest and best value of the validation metric the run is
+        selected by): accuracy, or mAP for multi-label runs (those that record it)."""
         def one(query):
             with self.session() as s:
                 return s.scalar(query)
@@ -386,10 +406,12 @@ class Registry:
         base = select(MetricPoint.value).where(MetricPoint.experiment_id == experiment_id)
         loss = one(base.where(MetricPoint.key == "loss", MetricPoint.split == "train")
                    .order_by(MetricPoint.id.desc()).limit(1))
-        acc = one(base.where(MetricPoint.key == "acc", MetricPoint.split == "val")
+        key = selection_key(one(base.where(MetricPoint.key == MULTI_LABEL_SELECTION,
+                                           MetricPoint.split == "val").limit(1)) is not None)
+        acc = one(base.where(MetricPoint.key == key, MetricPoint.split == "val")
                   .order_by(MetricPoint.id.desc()).limit(1))
         best = one(select(func.max(MetricPoint.value)).where(
-            MetricPoint.experiment_id == experiment_id, MetricPoint.key == "acc",
+            MetricPoint.experiment_id == experiment_id, MetricPoint.key == key,
             MetricPoint.split == "val"))
         return loss, acc, best
 

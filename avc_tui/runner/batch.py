@@ -2,18 +2,36 @@
 ``python -m avc_tui.runner.batch --db URL --jobs N ID [ID ...]``.
 
 What ``avc grid`` does in the foreground, as a detached process: the TUI's launch screen starts
-one, so a grid goes on when the TUI is closed.
+one (through the control layer), so a grid goes on when the TUI is closed.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
 
 from avc_tui.registry import Registry
 from avc_tui.runner.devices import available_devices, plan_slots
-from avc_tui.runner.executor import LocalExecutor
+from avc_tui.runner.executor import LocalExecutor, WorkerOptions
 from avc_tui.runner.scheduler import run_all
+
+
+def start_batch(db_url: str, experiment_ids: Sequence[int], log: Path, *,
+                jobs: int | None = None, options: Sequence[str] = ()) -> subprocess.Popen:
+    """Start this module as a detached process (its own session, output to ``log``) for the
+    queued experiments ``experiment_ids``; returns the process, reaped in the background."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "avc_tui.runner.batch", "--db", db_url,
+               *(["--jobs", str(jobs)] if jobs else []), *options, *map(str, experiment_ids)]
+    with open(log, "ab") as handle:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    threading.Thread(target=process.wait, daemon=True, name="avc-reap-batch").start()
+    return process
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment_ids", type=int, nargs="+")
     parser.add_argument("--db", required=True)
     parser.add_argument("--jobs", type=int, default=None)
+    WorkerOptions.add_arguments(parser)
     args = parser.parse_args(argv)
+    options = WorkerOptions.from_arguments(args).args()
     with Registry(args.db) as registry:
         schedule = run_all(registry, args.experiment_ids, LocalExecutor(),
-                           plan_slots(available_devices(), args.jobs))
+                           plan_slots(available_devices(), args.jobs), options=options)
     return 0 if all(code == 0 for code in schedule.exit_codes.values()) else 1
 
 

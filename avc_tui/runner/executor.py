@@ -3,14 +3,48 @@ the local one: ``submit(job) → handle`` with ``poll()``, ``wait()`` and ``term
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from avc_tui.runner.devices import Slot
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker runs its experiment: decoding processes, feature cache, unreadable videos."""
+
+    workers: int | None = None
+    cache_dir: Path | None = None
+    skip_unreadable: bool = False
+
+    def args(self) -> list[str]:
+        """The worker command line's options (``python -m avc_tui.runner.worker``)."""
+        args = []
+        if self.workers is not None:
+            args += ["--workers", str(self.workers)]
+        if self.cache_dir is not None:
+            args += ["--cache-dir", str(Path(self.cache_dir).resolve())]
+        if self.skip_unreadable:
+            args.append("--skip-unreadable")
+        return args
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """Declare the options of :meth:`args` on a worker's (or batch runner's) parser."""
+        parser.add_argument("--workers", type=int, default=None)
+        parser.add_argument("--cache-dir", default=None)
+        parser.add_argument("--skip-unreadable", action="store_true")
+
+    @classmethod
+    def from_arguments(cls, args: argparse.Namespace) -> WorkerOptions:
+        return cls(args.workers, Path(args.cache_dir) if args.cache_dir else None,
+                   args.skip_unreadable)
 
 
 @dataclass(frozen=True)
@@ -62,6 +96,12 @@ class LocalProcess:
         """Ask the worker to stop: it saves, marks the run cancelled and exits."""
         if self.process.poll() is None:
             self.process.terminate()
+
+    def reap_when_done(self) -> None:
+        """Collect the worker's exit status in the background once it ends, for a caller that
+        lives on without waiting for it (the TUI): a dead worker never lingers as a zombie."""
+        threading.Thread(target=self.process.wait, daemon=True,
+                         name=f"avc-reap-{self.pid}").start()
 
 
 class LocalExecutor:

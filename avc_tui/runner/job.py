@@ -12,21 +12,24 @@ import signal
 import subprocess
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from avc_tui.registry import Registry
+from avc_tui.registry import Registry, Status
 from avc_tui.runner.recorder import RegistryRecorder
 from core.decoder_versions import decoder_versions
+from core.devices import resolve_device
 from core.errors import AvcError
 from core.events import EventCallback
 from core.experiment import ExperimentResult, run_experiment
-from core.features import resolve_device
+from core.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from core.data import Dataset
 
 PACKAGES = ("avc", "torch", "torchvision", "timm", "av", "decord", "numpy")
-ARTIFACTS = (("config", "config.json"), ("checkpoint", "checkpoint.pt"), ("checkpoint", "best.pt"),
-             ("metrics", "metrics.jsonl"), ("result", "result.json"), ("log", "worker.log"))
 
 
 def package_versions() -> dict[str, str]:
@@ -71,12 +74,12 @@ class StopFlag:
 def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
             callbacks: Sequence[EventCallback] = (), device: str | None = None,
             num_workers: int | None = None, skip_unreadable: bool = False,
-            cache_dir: str | None = None,
-            on_signal: Callable[[], None] | None = None) -> str:
+            cache_dir: str | None = None, dataset: Dataset | None = None) -> Status:
     """Run experiment ``experiment_id`` to its end; returns its final status.
 
-    ``device`` overrides the configured one (the runner assigns devices). Expected failures are
-    recorded, not raised; the caller reads them back from the registry.
+    ``device`` overrides the configured one (the runner assigns devices); ``dataset``, already
+    opened by the caller, is not scanned again. Expected failures are recorded, not raised; the
+    caller reads them back from the registry.
     """
     row = registry.get(experiment_id)
     recorder = RegistryRecorder(registry, experiment_id)
@@ -88,7 +91,7 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
     try:
         config = registry.config(experiment_id)
         # A run lost before its first epoch ended has nothing to resume from: it starts over.
-        resume = resume and (Path(row.run_dir) / "checkpoint.pt").is_file()
+        resume = resume and RunFolder(row.run_dir).checkpoint.is_file()
         if device is not None:
             config = config.with_changes(train={"device": device})
         if not registry.mark_running(experiment_id,
@@ -100,20 +103,20 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
             result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
                                     callbacks=[recorder, *callbacks], should_stop=stop,
                                     resume=resume, num_workers=num_workers,
-                                    skip_unreadable=skip_unreadable)
-        _record_artifacts(registry, experiment_id, Path(row.run_dir))
+                                    skip_unreadable=skip_unreadable, dataset=dataset)
+        _record_artifacts(registry, experiment_id, RunFolder(row.run_dir))
         if result.cancelled:
-            registry.finish(experiment_id, "cancelled")
-            return "cancelled"
-        registry.finish(experiment_id, "finished", result=_summary(result))
-        return "finished"
+            registry.finish(experiment_id, Status.CANCELLED)
+            return Status.CANCELLED
+        registry.finish(experiment_id, Status.FINISHED, result=_summary(result))
+        return Status.FINISHED
     except AvcError as error:
         message = error.message + (f" (hint: {error.hint})" if error.hint else "")
-        registry.finish(experiment_id, "failed", error=message)
-        return "failed"
+        registry.finish(experiment_id, Status.FAILED, error=message)
+        return Status.FAILED
     except Exception:  # noqa: BLE001 - an unexpected failure is stored with its traceback
-        registry.finish(experiment_id, "failed", error=traceback.format_exc())
-        return "failed"
+        registry.finish(experiment_id, Status.FAILED, error=traceback.format_exc())
+        return Status.FAILED
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -125,8 +128,7 @@ def _summary(result: ExperimentResult) -> dict:
     return body
 
 
-def _record_artifacts(registry: Registry, experiment_id: int, run_dir: Path) -> None:
-    for kind, name in ARTIFACTS:
-        path = run_dir / name
+def _record_artifacts(registry: Registry, experiment_id: int, folder: RunFolder) -> None:
+    for kind, path in folder.artifacts():
         if path.is_file():
             registry.add_artifact(experiment_id, kind, path)

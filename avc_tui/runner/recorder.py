@@ -24,12 +24,21 @@ from core.events import (
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 
-# The per-epoch record of core.train: key → (split, metric name) in the registry.
-EPOCH_KEYS = {
-    "train_loss": ("train", "loss"), "train_acc": ("train", "acc"),
-    "val_loss": ("val", "loss"), "val_acc": ("val", "acc"), "val_top5": ("val", "top5"),
-    "lr": ("train", "lr"), "seconds": ("train", "epoch_seconds"),
-}
+# The per-epoch record of core.train: "train_<name>" and "val_<name>" are (split, name) points,
+# whatever the name (acc, top5, map, gap, perr, …); these few are named apart.
+EPOCH_KEYS = {"lr": ("train", "lr"), "seconds": ("train", "epoch_seconds")}
+NOT_METRICS = ("epoch", "step")
+
+
+def epoch_point_key(name: str) -> tuple[str, str] | None:
+    """The (split, key) under which an epoch record's ``name`` is stored; None for what is not a
+    metric (the epoch and step counters)."""
+    if name in EPOCH_KEYS:
+        return EPOCH_KEYS[name]
+    split, _, key = name.partition("_")
+    if split in ("train", "val") and key:
+        return split, key
+    return None if name in NOT_METRICS else ("train", name)
 
 
 class RegistryRecorder:
@@ -75,9 +84,9 @@ class RegistryRecorder:
             self._epoch = event.epoch
             step = int(event.metrics.get("step", event.epoch))
             for name, value in event.metrics.items():
-                if name in EPOCH_KEYS and value is not None:
-                    split, key = EPOCH_KEYS[name]
-                    self._add(Point(step, event.epoch, split, key, float(value), stamp))
+                where = epoch_point_key(name)
+                if where is not None and isinstance(value, (int, float)):
+                    self._add(Point(step, event.epoch, *where, float(value), stamp))
             self.flush()  # an epoch's numbers are what a dashboard waits for
         elif isinstance(event, TrainingStarted):
             # A resumed run repeats the epochs after its checkpoint: forget their old points.

@@ -11,11 +11,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from avc_tui.registry import Registry, RegistryError
+from avc_tui.registry import Registry, RegistryError, Status
 from avc_tui.runner.devices import Slot
 from avc_tui.runner.executor import Executor, Job, JobHandle
+from core.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
 
@@ -52,11 +52,10 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                     row = registry.get(experiment_id)
                 except RegistryError:
                     continue  # deleted while it waited
-                if row.status != "queued":
+                if row.status != Status.QUEUED:
                     continue  # cancelled while it waited
                 slot = free.pop(0)
-                run_dir = Path(row.run_dir)
-                job = Job(experiment_id, registry.url, slot, run_dir / "worker.log",
+                job = Job(experiment_id, registry.url, slot, RunFolder(row.run_dir).log,
                           resume=resume, options=list(options))
                 running[experiment_id] = (executor.submit(job), slot)
             for experiment_id, (handle, slot) in list(running.items()):
@@ -89,6 +88,6 @@ def _settle(registry: Registry, experiment_id: int, code: int) -> None:
         status = registry.get(experiment_id).status
     except RegistryError:
         return  # deleted meanwhile
-    if status in ("queued", "running"):
-        registry.finish(experiment_id, "lost", error=f"the worker exited with status {code} "
+    if status in (Status.QUEUED, Status.RUNNING):
+        registry.finish(experiment_id, Status.LOST, error=f"the worker exited with status {code} "
                                                      "without recording an end")

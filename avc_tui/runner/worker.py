@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avc_tui.registry import Registry
+from avc_tui.registry import Registry, Status
+from avc_tui.runner.executor import WorkerOptions
 from avc_tui.runner.job import execute
 
-EXIT_CODES = {"finished": 0, "failed": 1, "cancelled": 130}
+EXIT_CODES = {Status.FINISHED: 0, Status.FAILED: 1, Status.CANCELLED: 130}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,14 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--skip-unreadable", action="store_true")
+    WorkerOptions.add_arguments(parser)
     args = parser.parse_args(argv)
+    options = WorkerOptions.from_arguments(args)
     with Registry(args.db) as registry:
         status = execute(registry, args.experiment_id, resume=args.resume, device=args.device,
-                         num_workers=args.workers, cache_dir=args.cache_dir,
-                         skip_unreadable=args.skip_unreadable)
+                         num_workers=options.workers,
+                         cache_dir=str(options.cache_dir) if options.cache_dir else None,
+                         skip_unreadable=options.skip_unreadable)
     return EXIT_CODES[status]
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
-from avc_tui.registry import Registry, now
+from avc_tui.registry import Registry, Status, now
 from avc_tui.registry.models import Experiment
+from avc_tui.registry.store import MULTI_LABEL_SELECTION
+from core.run_folder import RunFolder
 
 DASHBOARD_LIMIT = 1000
+# The curves: loss, and the metric a run is selected by (accuracy, or mAP for multi-label runs).
+CURVE_KEYS = ("loss", "acc", MULTI_LABEL_SELECTION)
 
 
 @dataclass
@@ -36,13 +39,13 @@ class Row:
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
-        end = self.finished_at or (now() if self.status == "running" else None)
+        end = self.finished_at or (now() if self.status == Status.RUNNING else None)
         return (end - self.started_at).total_seconds() if end else None
 
     @property
     def eta(self) -> float | None:
         """Seconds left, from the time per epoch so far (running experiments only)."""
-        if self.status != "running" or not self.epochs or self.epoch <= 0 or not self.duration:
+        if self.status != Status.RUNNING or not self.epochs or self.epoch <= 0 or not self.duration:
             return None
         return self.duration / self.epoch * max(0, self.epochs - self.epoch)
 
@@ -71,7 +74,8 @@ def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float 
 def _live_metrics(registry: Registry, rows: list[Experiment]
                   ) -> dict[int, tuple[float | None, float | None, float | None]]:
     """Latest train loss, latest and best validation accuracy of the running experiments."""
-    return {e.id: registry.latest_epoch_metrics(e.id) for e in rows if e.status == "running"}
+    return {e.id: registry.latest_epoch_metrics(e.id) for e in rows
+            if e.status == Status.RUNNING}
 
 
 def load_snapshot(registry: Registry, limit: int = DASHBOARD_LIMIT) -> Snapshot:
@@ -85,17 +89,8 @@ def load_snapshot(registry: Registry, limit: int = DASHBOARD_LIMIT) -> Snapshot:
 
 def load_changes(registry: Registry, since: datetime, max_id: int) -> list[Row]:
     """Rows that may have changed since ``since``: active ones, new ones, newly ended ones."""
-    from sqlalchemy import or_, select
-    from sqlalchemy.orm import defer
-
     registry.mark_lost()
-    query = (select(Experiment)
-             .where(or_(Experiment.status.in_(("queued", "running")), Experiment.id > max_id,
-                        Experiment.finished_at >= since))
-             .options(defer(Experiment.config), defer(Experiment.result))
-             .order_by(Experiment.id))
-    with registry.session() as s:
-        experiments = list(s.scalars(query))
+    experiments = registry.changes(since, max_id)
     live = _live_metrics(registry, experiments)
     return [_row(e, live) for e in experiments]
 
@@ -112,7 +107,7 @@ class Detail:
 def load_detail(registry: Registry, experiment_id: int, log_lines: int = 20) -> Detail:
     registry.mark_lost()
     experiment = registry.get(experiment_id)
-    log = Path(experiment.run_dir) / "worker.log"
+    log = RunFolder(experiment.run_dir).log
     tail: list[str] = []
     if log.is_file():
         with open(log, "rb") as handle:
@@ -132,7 +127,7 @@ class Curves:
         changed = False
         for p in points:
             self.last_id = max(self.last_id, p.id)
-            if p.split in ("train", "val") and p.key in ("loss", "acc"):
+            if p.split in ("train", "val") and p.key in CURVE_KEYS:
                 self.series.setdefault(f"{p.split} {p.key}", []).append((p.epoch, p.value))
                 changed = True
         return changed
@@ -140,4 +135,4 @@ class Curves:
 
 def load_points(registry: Registry, experiment_id: int, after_id: int):
     """The epoch-level points the curves draw (not the per-step ones), newer than ``after_id``."""
-    return registry.points(experiment_id, after_id=after_id, keys=("loss", "acc"))
+    return registry.points(experiment_id, after_id=after_id, keys=CURVE_KEYS)

@@ -44,6 +44,24 @@ def trained_run(easy_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
+def test_help_lists_every_layout_and_starts_without_torch() -> None:
+    import subprocess
+    import sys
+
+    from avc_tui.cli.options import LAYOUT_NAMES
+    from core.data import layout_names
+
+    assert sorted(LAYOUT_NAMES) == layout_names()
+    for command in ("run", "grid", "extract"):
+        assert avc(command, "--help").exit_code == 0
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from avc_tui.cli import app; "
+         "from typer.testing import CliRunner; CliRunner().invoke(app, ['run', '--help']); "
+         "print(sorted({'torch', 'textual', 'core.data'} & set(sys.modules)))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
 def test_models_lists_the_registries() -> None:
     result = avc("models")
     assert result.exit_code == 0
@@ -230,17 +248,19 @@ def test_predict_human_output_for_youtube8m_records(yt8m_run, easy_dataset: Path
 
 
 def test_layouts_that_bring_features_mask_padding_by_default(tmp_path: Path) -> None:
-    from avc_tui.cli import _config
+    from avc_tui.control import LaunchRequest, build_configs
     from core.data.youtube8m import synthesize
 
     synthesize(tmp_path, videos_per_split=4, num_classes=3, frames=(2, 4))
-    common = dict(split="1", split_seed=0, annotations=None, weights="imagenet", input_size=None,
-                  sampling="fps:1", head="nextvlad", reduction=None, frames=None,
-                  normalize="none", preset="abdn", epochs=None, batch_size=None, lr=None, seed=0,
-                  device="cpu", name=None)
-    yt8m = _config(tmp_path, layout="youtube8m", backbone=None, mask=None, **common)
+
+    def _config(root: Path, *, layout: str, backbone: str | None, mask: bool | None, split="1"):
+        [config] = build_configs(LaunchRequest(
+            root, layout=layout, split=split, backbones=(backbone,) if backbone else (),
+            heads=("nextvlad",), mask=mask, device="cpu"))
+        return config
+
+    yt8m = _config(tmp_path, layout="youtube8m", backbone=None, mask=None)
     assert yt8m.features.backbone == "yt8m" and yt8m.head.mask
-    assert not _config(tmp_path, layout="youtube8m", backbone=None, mask=False, **common).head.mask
-    videos = _config(tmp_path, layout="folders", backbone=None, mask=None,
-                     **{**common, "split": "abdn"})
+    assert not _config(tmp_path, layout="youtube8m", backbone=None, mask=False).head.mask
+    videos = _config(tmp_path, layout="folders", backbone=None, mask=None, split="abdn")
     assert videos.features.backbone == "vgg16" and not videos.head.mask

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import time
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Static
 
-from avc_tui.registry import Registry, now
+from avc_tui.registry import Registry
 from avc_tui.runner.executor import Job, LocalExecutor
 from avc_tui.runner.job import execute
 from avc_tui.tui.app import AvcApp
@@ -23,24 +22,17 @@ from avc_tui.tui.screens.launch import LaunchScreen
 from avc_tui.tui.screens.predict import PredictScreen
 from avc_tui.tui.widgets.chart import Chart
 from tests.app.test_runner import CPU
+from tests.app.waiting import dashboard_loaded, wait_for
 
 
 def run(scenario, db: str, size=(120, 40)):
     async def main():
         app = AvcApp(db)
         async with app.run_test(size=size) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, DashboardScreen)
-                        and app.screen.loaded)
+            await dashboard_loaded(pilot)
             await scenario(app, pilot)
 
     asyncio.run(main())
-
-
-async def until(pilot, predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting for the UI"
-        await pilot.pause(0.05)
 
 
 def text(widget: Static) -> str:
@@ -88,15 +80,15 @@ def test_dashboard_filter_sort_and_help(registry_with_runs: str) -> None:
         assert statuses == {"finished", "failed", "lost", "running"}
         assert str(table.get_cell("1", "best")) != "—"
         await pilot.press("slash", *"failed")
-        await until(pilot, lambda: table.row_count == 1)
+        await wait_for(pilot, lambda: table.row_count == 1)
         await pilot.press("escape")
-        await until(pilot, lambda: table.row_count == 4)
+        await wait_for(pilot, lambda: table.row_count == 4)
         await pilot.press("s")
         assert "sorted by id ↑" in text(app.screen.query_one("#summary", Static))
         await pilot.press("question_mark")
-        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
 
     run(scenario, registry_with_runs)
 
@@ -106,7 +98,7 @@ def test_experiment_screen_shows_results_and_errors(registry_with_runs: str) -> 
         table = app.screen.query_one(DataTable)
         table.move_cursor(row=table.get_row_index("1"))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen)
                     and app.screen.detail is not None)
         screen = app.screen
         assert screen.query_one("#confusion").display
@@ -118,7 +110,7 @@ def test_experiment_screen_shows_results_and_errors(registry_with_runs: str) -> 
         table = app.screen.query_one(DataTable)
         table.move_cursor(row=table.get_row_index("2"))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen)
                     and app.screen.detail is not None)
         assert "out of memory" in text(app.screen.query_one("#error", Static))
 
@@ -133,22 +125,21 @@ def test_cancel_resume_and_delete_keys(registry_with_runs: str, tmp_path: Path) 
         table = app.screen.query_one(DataTable)
         table.move_cursor(row=table.get_row_index("4"))
         await pilot.press("x")
-        await pilot.pause(0.2)
-        assert app.registry.get(4).cancel_requested
+        await wait_for(pilot, lambda: app.registry.get(4).cancel_requested, "the cancel request")
         table.move_cursor(row=table.get_row_index("1"))
         await pilot.press("r")  # finished: refused with a notification, nothing changes
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app._notifications, "the refusal's notification")
         assert app.registry.get(1).status == "finished"
         table.move_cursor(row=table.get_row_index("2"))
         await pilot.press("d")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         assert app.registry.count() == 4
         await pilot.press("d")
-        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
         await pilot.press("y")
-        await until(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
+        await wait_for(pilot, lambda: app.screen.query_one(DataTable).row_count == 3)
         assert app.registry.count() == 3
 
     run(scenario, str(copy))
@@ -159,16 +150,16 @@ def test_compare_screen(registry_with_runs: str, tmp_path: Path, monkeypatch) ->
 
     async def scenario(app, pilot):
         await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, CompareScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
                     and app.screen.table_data is not None)
         table = app.screen.query_one(DataTable)
         assert table.row_count == 1 and "tinycnn" in str(table.get_cell_at((0, 0)))
         app.screen.query_one("#paper").value = "ucf101"
         # The paper's five backbones, ours (tinycnn) and its 3D CNN baseline row.
-        await until(pilot, lambda: table.row_count == 7)
+        await wait_for(pilot, lambda: table.row_count == 7)
         assert any("paper 94.5" in str(table.get_cell_at((r, 2))) for r in range(7))
         await pilot.press("e")
-        await until(pilot, lambda: (tmp_path / "avc-compare.csv").exists())
+        await wait_for(pilot, lambda: (tmp_path / "avc-compare.csv").exists())
         assert "VGG16" in (tmp_path / "avc-compare.csv").read_text()
 
     run(scenario, registry_with_runs)
@@ -181,15 +172,16 @@ def test_predict_screen(registry_with_runs: str, easy_dataset: Path) -> None:
         table = app.screen.query_one(DataTable)
         table.move_cursor(row=table.get_row_index("1"))
         await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PredictScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PredictScreen))
         screen = app.screen
         assert screen.query_one("#experiment").value == "1"
         screen.query_one("#video").value = str(video.parent / "missing.mp4")
         await pilot.press("enter")
-        await until(pilot, lambda: "missing.mp4" in text(screen.query_one("#predict-error")))
+        await wait_for(pilot, lambda: "missing.mp4" in text(screen.query_one("#predict-error")))
         screen.query_one("#video").value = str(video)
         await pilot.press("enter")
-        await until(pilot, lambda: "attention" in text(screen.query_one("#answer")), 60)
+        await wait_for(pilot, lambda: "attention" in text(screen.query_one("#answer")),
+                       "the prediction", timeout=60)
         assert text(screen.query_one("#predict-error")).strip() == ""
         assert app.registry.predictions(1)
 
@@ -204,20 +196,20 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
 
     async def scenario(app, pilot):
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, LaunchScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen)
                     and len(app.screen.query_one("#backbones").options) > 5)
         screen = app.screen
         screen.query_one("#layout").value = "youtube8m"  # it brings its own features
-        await until(pilot, lambda: screen.query_one("#backbones").selected == ["yt8m"])
+        await wait_for(pilot, lambda: screen.query_one("#backbones").selected == ["yt8m"])
         screen.query_one("#layout").value = "folders"
         screen.query_one("#root").value = str(tmp_path / "nowhere")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "nowhere" in text(screen.query_one("#form-error")))
+        await wait_for(pilot, lambda: "nowhere" in text(screen.query_one("#form-error")))
         assert app.registry.count() == 4  # nothing registered
         screen.query_one("#root").value = str(easy_dataset)
         screen.query_one("#epochs").value = "0"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "at least 1" in text(screen.query_one("#form-error")))
+        await wait_for(pilot, lambda: "at least 1" in text(screen.query_one("#form-error")))
         screen.query_one("#epochs").value = "1"
         screen.query_one("#weights").value = "none"
         screen.query_one("#input-size").value = "64"
@@ -229,9 +221,9 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         heads.deselect_all()
         heads.select("cnn-lstm")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        await until(pilot, lambda: "5" in app.screen.query_one(DataTable).rows, 10)
-        await until(pilot, lambda: app.registry.get(5).status == "finished", 120)
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await wait_for(pilot, lambda: "5" in app.screen.query_one(DataTable).rows, 10)
+        await wait_for(pilot, lambda: app.registry.get(5).status == "finished", 120)
 
     run(scenario, str(copy))
 
@@ -241,9 +233,9 @@ def test_small_terminal_and_light_theme(registry_with_runs: str) -> None:
         await pilot.press("t")
         assert app.theme == "textual-light"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen))
         await pilot.press("escape", "n")
-        await until(pilot, lambda: isinstance(app.screen, LaunchScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen))
 
     run(scenario, registry_with_runs, size=(80, 24))
 
@@ -259,13 +251,13 @@ def test_curves_grow_while_a_real_worker_streams(easy_dataset: Path, easy_config
                                                  str(tmp_path / "cache")]))
 
     async def scenario(app, pilot):
-        await until(pilot, lambda: "1" in app.screen.query_one(DataTable).rows)
+        await wait_for(pilot, lambda: "1" in app.screen.query_one(DataTable).rows)
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ExperimentScreen))
         chart = app.screen.query_one("#loss-chart", Chart)
-        await until(pilot, lambda: chart.point_count >= 2, 120)
+        await wait_for(pilot, lambda: chart.point_count >= 2, 120)
         seen = chart.point_count
-        await until(pilot, lambda: chart.point_count >= seen + 4, 60)  # no key pressed
+        await wait_for(pilot, lambda: chart.point_count >= seen + 4, 60)  # no key pressed
         app.cancel_experiment(row.id)
 
     try:

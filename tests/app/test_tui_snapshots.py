@@ -11,6 +11,7 @@ import pytest
 from avc_tui.registry import Registry
 from avc_tui.tui.app import AvcApp
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+from tests.app.waiting import dashboard_loaded, wait_for, wait_until_still
 
 SIZE = (100, 30)
 START = datetime(2026, 11, 1, 12, 0, 0)
@@ -56,19 +57,19 @@ def _app(db: str) -> AvcApp:
 
 
 async def _still(pilot) -> None:
-    """No blinking cursor: what a snapshot shows must not depend on when it is taken."""
+    """No blinking cursor, nothing still loading: what a snapshot shows must not depend on when
+    it is taken."""
     from textual.widgets import Input
 
     for box in pilot.app.screen.query(Input):
         box.cursor_blink = False
-    await pilot.pause(0.2)
+    await wait_until_still(pilot)
 
 
 async def _loaded(pilot) -> None:
-    while not getattr(pilot.app.screen, "loaded", False):
-        await pilot.pause(0.05)
+    await dashboard_loaded(pilot)
     pilot.app.sub_title = "experiments.db"
-    await pilot.pause(0.2)
+    await wait_until_still(pilot)
 
 
 def test_dashboard(snap_compare, fixed_registry: str) -> None:
@@ -84,9 +85,9 @@ def test_experiment_screen(snap_compare, fixed_registry: str) -> None:
     async def open_second(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("down", "enter")
-        while getattr(pilot.app.screen, "detail", None) is None:
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "detail", None) is not None,
+                       "the experiment's details")
+        await wait_until_still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=open_second)
 
@@ -95,10 +96,10 @@ def test_compare_screen_with_paper_numbers(snap_compare, fixed_registry: str) ->
     async def compare(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("c")
-        while getattr(pilot.app.screen, "table_data", None) is None:
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "table_data", None) is not None,
+                       "the comparison table")
         pilot.app.screen.query_one("#paper").value = "ucf101"
-        await pilot.pause(0.5)
+        await wait_until_still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=compare)
 
@@ -107,8 +108,8 @@ def test_launch_screen(snap_compare, fixed_registry: str) -> None:
     async def launch(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("n")
-        while not len(pilot.app.screen.query_one("#backbones").options):
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: len(pilot.app.screen.query_one("#backbones").options),
+                       "the backbone choices")
         await _still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=launch)
@@ -118,7 +119,8 @@ def test_predict_screen(snap_compare, fixed_registry: str) -> None:
     async def predict(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("p")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "PredictScreen",
+                       "the predict screen")
         await _still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=predict)

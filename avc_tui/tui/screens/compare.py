@@ -50,12 +50,7 @@ class CompareScreen(Screen):
 
     @work(thread=True, group="datasets", exit_on_error=False)
     def load_datasets(self) -> None:
-        from sqlalchemy import select
-
-        from avc_tui.registry.models import Experiment
-
-        with self.app.registry.session() as s:
-            names = sorted(s.scalars(select(Experiment.dataset).distinct()))
+        names = self.app.registry.dataset_names()
         self.app.call_from_thread(
             self.query_one("#dataset", Select).set_options,
             [(ALL, ALL), *[(n, n) for n in names]])

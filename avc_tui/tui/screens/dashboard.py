@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,10 +13,15 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
+from avc_tui.registry import now
 from avc_tui.tui.data import Row, Snapshot, load_changes, load_snapshot
+from avc_tui.tui.screens.compare import CompareScreen
+from avc_tui.tui.screens.dialogs import ConfirmScreen
+from avc_tui.tui.screens.experiment import ExperimentScreen
+from avc_tui.tui.screens.launch import LaunchScreen
+from avc_tui.tui.screens.predict import PredictScreen
 
-STATUS_STYLE = {"queued": "dim", "running": "bold cyan", "finished": "green", "failed": "red",
-                "cancelled": "yellow", "lost": "magenta"}
 COLUMNS = (("id", "id"), ("status", "status"), ("dataset", "dataset"), ("backbone", "backbone"),
            ("head", "head"), ("progress", "progress"), ("loss", "loss"), ("acc", "acc"),
            ("best", "best"), ("started", "started"), ("duration", "duration"))
@@ -40,26 +46,26 @@ Press [b]n[/b] to launch a run or a grid here, or from a shell:
 They appear here at once and stream while they train. [b]?[/b] lists every key."""
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return str(timedelta(seconds=int(seconds)))
+def _widths(rows: list[list]) -> list[int]:
+    """The width of each column: its label's or its widest cell's, in terminal cells."""
+    widths = [cell_len(label) for label, _ in COLUMNS]
+    for values in rows:
+        for i, value in enumerate(values):
+            widths[i] = max(widths[i], value.cell_len if isinstance(value, Text)
+                            else cell_len(value))
+    return widths
 
 
 def cells(row: Row) -> list:
     progress = f"{row.epoch}/{row.epochs}" if row.epochs else str(row.epoch or "—")
     if row.eta is not None:
-        progress += f" eta {_duration(row.eta)}"
+        progress += f" eta {fmt_duration(row.eta)}"
     return [
         str(row.id), Text(row.status, style=STATUS_STYLE.get(row.status, "")), row.dataset,
         row.backbone, row.head, progress,
-        "—" if row.loss is None else f"{row.loss:.4f}", _pct(row.acc), _pct(row.best),
+        "—" if row.loss is None else f"{row.loss:.4f}", fmt_pct(row.acc), fmt_pct(row.best),
         row.started_at.strftime("%m-%d %H:%M") if row.started_at else "—",
-        _duration(row.duration),
+        fmt_duration(row.duration),
     ]
 
 
@@ -92,6 +98,7 @@ class DashboardScreen(Screen):
         self.sort_column = "id"
         self.sort_reverse = True
         self.loaded = False
+        self.widths = [0] * len(COLUMNS)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -106,9 +113,6 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one("#empty").display = False
-        table = self.query_one(DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
         self.reload()
         self.set_interval(self.POLL_SECONDS, self.poll)
 
@@ -136,8 +140,6 @@ class DashboardScreen(Screen):
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
     def fetch_changes(self, since, max_id: int) -> None:
-        from avc_tui.registry import now
-
         taken = now() - timedelta(seconds=2)  # overlap: never miss an end between polls
         try:
             rows = load_changes(self.app.registry, since, max_id)
@@ -155,7 +157,11 @@ class DashboardScreen(Screen):
             self.rows[row.id] = row
             self.max_id = max(self.max_id, row.id)
             if not structural and row.id in table.rows:
-                for (_, key), value in zip(COLUMNS, cells(row)):
+                values = cells(row)
+                if any(w > have for w, have in zip(_widths([values]), self.widths)):
+                    structural = True  # a column must grow: draw the table anew
+                    continue
+                for (_, key), value in zip(COLUMNS, values):
                     table.update_cell(str(row.id), key, value)
         self.since = taken
         if structural:
@@ -164,11 +170,17 @@ class DashboardScreen(Screen):
     def redraw(self) -> None:
         table = self.query_one(DataTable)
         selected = self.selected_id()
-        table.clear()
         visible = [r for r in self.rows.values() if r.matches(self.filter_text)]
         visible.sort(key=SORT_KEYS[self.sort_column], reverse=self.sort_reverse)
-        for row in visible:
-            table.add_row(*cells(row), key=str(row.id))
+        rendered = [cells(row) for row in visible]
+        # Column widths set here from the cells rather than measured by the table when it is
+        # next idle: what the table shows never depends on when it was last idle.
+        self.widths = _widths(rendered)
+        table.clear(columns=True)
+        for (label, key), width in zip(COLUMNS, self.widths):
+            table.add_column(label, key=key, width=width)
+        for row, values in zip(visible, rendered):
+            table.add_row(*values, key=str(row.id))
         empty = not self.rows
         self.query_one("#empty").display = empty
         table.display = not empty
@@ -236,25 +248,17 @@ class DashboardScreen(Screen):
         self.action_open()
 
     def action_open(self) -> None:
-        from avc_tui.tui.screens.experiment import ExperimentScreen
-
         experiment_id = self.selected_id()
         if experiment_id is not None:
             self.app.push_screen(ExperimentScreen(experiment_id))
 
     def action_compare(self) -> None:
-        from avc_tui.tui.screens.compare import CompareScreen
-
         self.app.push_screen(CompareScreen())
 
     def action_predict(self) -> None:
-        from avc_tui.tui.screens.predict import PredictScreen
-
         self.app.push_screen(PredictScreen(self.selected_id()))
 
     def action_launch(self) -> None:
-        from avc_tui.tui.screens.launch import LaunchScreen
-
         self.app.push_screen(LaunchScreen())
 
     def action_cancel(self) -> None:
@@ -268,8 +272,6 @@ class DashboardScreen(Screen):
             self.app.resume_experiment(experiment_id)
 
     def action_delete(self) -> None:
-        from avc_tui.tui.screens.dialogs import ConfirmScreen
-
         experiment_id = self.selected_id()
         if experiment_id is None:
             return

@@ -15,9 +15,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
 from avc_tui.metrics_text import headline, per_class
+from avc_tui.registry import Status
 from avc_tui.tui.data import Curves, Detail, load_detail, load_points
-from avc_tui.tui.screens.dashboard import STATUS_STYLE, _duration, _pct
+from avc_tui.tui.screens.predict import PredictScreen
 from avc_tui.tui.widgets.chart import Chart
 from avc_tui.tui.widgets.heatmap import confusion_heatmap
 
@@ -74,12 +76,12 @@ class ExperimentScreen(Screen):
             self.query_one("#loss-chart", Chart).set_series(
                 {k: v for k, v in series.items() if k.endswith("loss")})
             self.query_one("#acc-chart", Chart).set_series(
-                {k: v for k, v in series.items() if k.endswith("acc")})
+                {k: v for k, v in series.items() if not k.endswith("loss")})
         e = detail.experiment
         title = Text()
         title.append(f"{e.id} {e.name}  ", style="bold")
         title.append(e.status, style=STATUS_STYLE.get(e.status, ""))
-        if e.status == "running" and e.epochs:
+        if e.status == Status.RUNNING and e.epochs:
             title.append(f"  epoch {e.epoch}/{e.epochs}")
         self.query_one("#title", Static).update(title)
         self.query_one("#info", Static).update(self._info(e))
@@ -119,7 +121,7 @@ class ExperimentScreen(Screen):
             ("head", e.head), ("preset", f"{e.preset}, seed {e.seed}"),
             ("device", f"{e.device or '—'} on {e.host or '—'} (pid {e.pid or '—'})"),
             ("created", str(e.created_at)), ("started", str(e.started_at or "—")),
-            ("finished", str(e.finished_at or "—")), ("duration", _duration(duration)),
+            ("finished", str(e.finished_at or "—")), ("duration", fmt_duration(duration)),
             ("heartbeat", str(e.heartbeat_at or "—")), ("run folder", e.run_dir),
             ("features", json.dumps(config.get("features", {}))),
             ("head config", json.dumps(config.get("head", {}))),
@@ -141,7 +143,7 @@ class ExperimentScreen(Screen):
         table.add_column(column, justify="right")
         table.add_column("")
         for name, value in rows:
-            table.add_row(name, _pct(value), "█" * int(20 * (value or 0)))
+            table.add_row(name, fmt_pct(value), "█" * int(20 * (value or 0)))
         return Group(summary, table)
 
     def action_cancel(self) -> None:
@@ -151,6 +153,4 @@ class ExperimentScreen(Screen):
         self.app.resume_experiment(self.experiment_id)
 
     def action_predict(self) -> None:
-        from avc_tui.tui.screens.predict import PredictScreen
-
         self.app.push_screen(PredictScreen(self.experiment_id))

@@ -3,10 +3,7 @@ registered at once (so they appear on the dashboard) and run in background worke
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,15 +12,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
+from avc_tui import control
+from avc_tui.control import DEFAULT_BACKBONE, LaunchRequest
 from core.data import layout_features, layout_names
-
-DEFAULT_BACKBONE = "vgg16"
-from core.errors import AvcError
+from core.errors import AvcError, ConfigError
 
 
 @dataclass
-class LaunchRequest:
-    """What the form holds, as text; :func:`build_configs` validates it."""
+class LaunchForm:
+    """What the form holds, as text; :meth:`request` checks the numbers."""
 
     root: str
     layout: str
@@ -37,50 +34,29 @@ class LaunchRequest:
     normalize: str
     jobs: str
 
+    def request(self) -> LaunchRequest:
+        """The launch request; raises ``ConfigError`` for a field that is not a number."""
+        if not self.root.strip():
+            raise ConfigError("enter the dataset folder")
+        if not self.backbones or not self.heads:
+            raise ConfigError("choose at least one backbone and one head")
+        return LaunchRequest(
+            self.root.strip(), backbones=self.backbones, heads=self.heads, layout=self.layout,
+            split=self.split.strip() or "abdn", weights=self.weights.strip() or "imagenet",
+            input_size=_optional_int(self.input_size, "input size"), normalize=self.normalize,
+            preset=self.preset, epochs=_optional_int(self.epochs, "epochs"))
+
+    def job_count(self) -> int | None:
+        return _optional_int(self.jobs, "jobs")
+
 
 def _optional_int(value: str, what: str) -> int | None:
-    from core.errors import ConfigError
-
     value = value.strip()
     if not value:
         return None
     if not value.isdigit() or int(value) < 1:
         raise ConfigError(f"{what} must be a whole number of at least 1, not {value!r}")
     return int(value)
-
-
-def build_configs(request: LaunchRequest):
-    """The experiment configs of ``request``; raises ``AvcError`` with what is wrong."""
-    from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
-    from core.errors import ConfigError
-    from core.experiment import open_dataset
-
-    if not request.root.strip():
-        raise ConfigError("enter the dataset folder")
-    if not request.backbones or not request.heads:
-        raise ConfigError("choose at least one backbone and one head")
-    root = Path(request.root.strip()).expanduser()
-    epochs = _optional_int(request.epochs, "epochs")
-    size = _optional_int(request.input_size, "input size")
-    _optional_int(request.jobs, "jobs")
-    split = request.split.strip() or "abdn"
-    configs = [
-        ExperimentConfig(
-            data=DataConfig(str(root.resolve()), layout=request.layout, split=split),
-            features=FeatureConfig(b, weights=request.weights.strip() or "imagenet",
-                                   input_size=size),
-            head=HeadConfig(h, normalize=request.normalize),
-            train=TrainConfig(request.preset, epochs=epochs))
-        for b in request.backbones for h in request.heads
-    ]
-    open_dataset(configs[0])  # the folder exists and holds videos in that layout
-    if request.weights.strip() == "imagenet":
-        from core.backbones import find_imagenet_weights, get_backbone_spec
-
-        for backbone in request.backbones:
-            if get_backbone_spec(backbone).kind == "cnn":  # frames and given features have none
-                find_imagenet_weights(get_backbone_spec(backbone))
-    return configs
 
 
 class LaunchScreen(Screen):
@@ -137,7 +113,7 @@ class LaunchScreen(Screen):
     @on(Select.Changed, "#layout")
     def layout_changed(self, event: Select.Changed) -> None:
         """A layout that comes with its features (youtube8m) takes only its own backbone."""
-        from core.backbones import get_backbone_spec
+        from core.backbones import BackboneKind, get_backbone_spec
 
         provided = layout_features(str(event.value))
         backbones = self.query_one("#backbones", SelectionList)
@@ -146,15 +122,15 @@ class LaunchScreen(Screen):
         if provided is not None:
             backbones.deselect_all()
             backbones.select(provided)
-        elif any(get_backbone_spec(b).kind == "precomputed" for b in backbones.selected):
+        elif any(get_backbone_spec(b).kind == BackboneKind.PRECOMPUTED for b in backbones.selected):
             backbones.deselect_all()  # back to videos: their backbones
             backbones.select(DEFAULT_BACKBONE)
 
-    def request(self) -> LaunchRequest:
+    def form(self) -> LaunchForm:
         def value(selector: str) -> str:
             return str(self.query_one(selector).value)
 
-        return LaunchRequest(
+        return LaunchForm(
             root=value("#root"), layout=value("#layout"), split=value("#split"),
             backbones=list(self.query_one("#backbones", SelectionList).selected),
             heads=list(self.query_one("#heads", SelectionList).selected),
@@ -164,12 +140,14 @@ class LaunchScreen(Screen):
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
         self.query_one("#form-error", Static).update("checking…")
-        self.launch(self.request())
+        self.launch(self.form())
 
     @work(thread=True, exclusive=True, exit_on_error=False)
-    def launch(self, request: LaunchRequest) -> None:
+    def launch(self, form: LaunchForm) -> None:
         try:
-            configs = build_configs(request)
+            configs = control.build_configs(form.request())
+            jobs = form.job_count()
+            control.check_launch(configs)  # the folder holds videos; weights asked for are here
         except AvcError as error:
             message = error.message + (f" ({error.hint})" if error.hint else "")
             self.app.call_from_thread(self.query_one("#form-error", Static).update, message)
@@ -177,8 +155,11 @@ class LaunchScreen(Screen):
         registry = self.app.registry
         tags = ["tui"] if len(configs) == 1 else ["tui", "grid"]
         try:
-            ids = [registry.create(c, tags=tags).id for c in configs]
-            start_jobs(registry, ids, request.jobs.strip())
+            ids = [row.id for row in control.register(registry, configs, tags=tags)]
+            if len(ids) == 1:
+                control.start_background(registry, ids[0])
+            else:  # a batch runner: the runs go on when the TUI closes
+                control.start_batch_background(registry, ids, jobs=jobs)
         except Exception as error:  # noqa: BLE001 - e.g. a run folder that cannot be made
             self.app.call_from_thread(self.query_one("#form-error", Static).update,
                                       f"could not start: {error}")
@@ -191,22 +172,3 @@ class LaunchScreen(Screen):
         self.app.notify(f"launched {what}")
         self.app.pop_screen()
 
-
-def start_jobs(registry, ids: list[int], jobs: str) -> None:
-    """One experiment: a detached worker; several: a detached batch runner (``avc grid``'s
-    scheduling), so the runs go on when the TUI closes."""
-    if len(ids) == 1:
-        from avc_tui.runner.devices import available_devices, plan_slots
-        from avc_tui.runner.executor import Job, LocalExecutor
-
-        row = registry.get(ids[0])
-        slot = plan_slots(available_devices(), 1)[0]
-        LocalExecutor().submit(Job(ids[0], registry.url, slot, Path(row.run_dir) / "worker.log"))
-        return
-    log = Path(registry.get(ids[0]).run_dir).parent / f"batch-{ids[0]}-{ids[-1]}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "avc_tui.runner.batch", "--db", registry.url,
-               *(["--jobs", jobs] if jobs else []), *map(str, ids)]
-    with open(log, "ab") as handle:
-        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
-                         stderr=subprocess.STDOUT, start_new_session=True)

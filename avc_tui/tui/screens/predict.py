@@ -13,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
+from avc_tui import control
 from avc_tui.prediction_view import prediction_renderables
 from core.errors import AvcError
 
@@ -65,10 +66,7 @@ class PredictScreen(Screen):
         from core.predict import Predictor
 
         try:
-            row = self.app.registry.get(experiment_id)
-            folder = Path(row.run_dir)
-            checkpoint = folder / "best.pt" if (folder / "best.pt").is_file() \
-                else folder / "checkpoint.pt"
+            checkpoint = control.experiment_checkpoint(self.app.registry, experiment_id)
             key = str(checkpoint)
             if key not in self.predictors:
                 self.predictors[key] = Predictor(checkpoint)

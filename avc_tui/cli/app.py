@@ -1,0 +1,95 @@
+"""The ``avc`` Typer application: every command registered in one place, the terminal UI when
+called without one, and the error funnel (an ``AvcError`` prints one ``error:`` line and one
+``hint:`` line and exits with status 1, never a traceback).
+
+The command modules hold plain functions; none of them imports this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from avc_tui.cli import browse, catalog, data, demo, launch, lifecycle, predict
+from avc_tui.cli.options import Db
+from avc_tui.console import console, print_error
+from core.errors import AvcError
+
+HELP = "Attention-based video classification: reproduce ABDN and friends, run and compare them."
+
+
+def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn an ``AvcError`` into a one-line message and exit status 1, Ctrl-C into status 130."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except AvcError as error:
+            print_error(error)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def tui(db: Db = None) -> None:
+    """The terminal UI: live dashboard, experiment details, compare, predict, launch."""
+    from avc_tui.tui.app import AvcApp
+
+    AvcApp(db).run()
+
+
+def root(context: typer.Context) -> None:
+    """Attention-based video classification: reproduce ABDN and friends, run and compare them.
+
+    Without a command: the terminal UI in a terminal, this help otherwise.
+    """
+    if context.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        tui()
+        raise typer.Exit()
+    typer.echo(context.get_help())
+    raise typer.Exit()
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "models": catalog.models, "extract": data.extract, "run": launch.run, "grid": launch.grid,
+    "predict": predict.predict, "attention": predict.attention, "demo": demo.demo, "tui": tui,
+    "ls": browse.list_experiments, "show": browse.show, "compare": browse.compare,
+    "cancel": lifecycle.cancel, "resume": lifecycle.resume, "rm": lifecycle.rm,
+    "export": browse.export,
+}
+DATA_COMMANDS: dict[str, Callable[..., Any]] = {
+    "synth": data.synth, "synth-yt8m": data.synth_yt8m, "info": data.info,
+}
+
+
+def build_app() -> typer.Typer:
+    """The Typer app with every command of :data:`COMMANDS` (and ``avc data ...``)."""
+    app = typer.Typer(name="avc", help=HELP, invoke_without_command=True, add_completion=False,
+                      pretty_exceptions_enable=False)
+    app.callback()(root)
+    for name, command in COMMANDS.items():
+        app.command(name)(handles_errors(command))
+    data_app = typer.Typer(help="Datasets: write the bundled synthetic one, inspect a layout.",
+                           no_args_is_help=True)
+    for name, command in DATA_COMMANDS.items():
+        data_app.command(name)(handles_errors(command))
+    app.add_typer(data_app, name="data")
+    return app
+
+
+app = build_app()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

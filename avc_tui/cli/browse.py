@@ -1,0 +1,184 @@
+"""`avc ls`, `avc show`, `avc compare` and `avc export`: reading the registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich import box
+from rich.table import Table
+
+from avc_tui.cli.options import AsJson, Db, ExperimentId
+from avc_tui.cli.render import print_comparison, print_confusion, print_result, status_cell
+from avc_tui.console import console
+from avc_tui.formatting import fmt_pct
+from avc_tui.registry import STATUSES, Registry, RegistryError
+
+
+def _one_of(value: str | None, choices, what: str) -> None:
+    """Raise ``RegistryError`` when ``value`` (if given) is not one of ``choices``."""
+    if value is not None and value not in choices:
+        raise RegistryError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def list_experiments(
+    status: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset (folder) name.")] = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", "-b")] = None,
+    head: Annotated[Optional[str], typer.Option("--head", "-h")] = None,
+    tag: Annotated[Optional[str], typer.Option(help="Only experiments with this tag.")] = None,
+    sort: Annotated[str, typer.Option(help="Sort by a column: id, name, status, test_top1, "
+                                      "created_at, …")] = "id",
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many: the last ones in "
+                                                 "the sort order (default 50 in the table, all "
+                                                 "with --json; 0 for all).")] = None,
+    db: Db = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the experiments of the registry."""
+    _one_of(status, STATUSES, "status")
+    filters = dict(status=status, dataset=dataset, backbone=backbone, head=head, tag=tag)
+    if limit is None:
+        limit = 0 if as_json else 50
+    with Registry(db, create=False) as registry:
+        registry.mark_lost()
+        # The last `limit` rows in the sort order: fetched in reverse, shown in order.
+        rows = registry.list(**filters, sort=sort, descending=not desc, limit=limit,
+                             light=True)[::-1]
+        total = registry.count(**filters) if limit and len(rows) == limit else len(rows)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2, default=str))
+        return
+    custom = any(r.name != f"{r.backbone}/{r.head}" for r in rows)
+    table = Table(title=f"{total} experiments", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1))
+    widths = {"id": 3, "status": 9, "backbone": 8, "head": 18, "epoch": 5, "top-1": 5,
+              "dataset": 6, "created": 11}
+    for column, width in widths.items():
+        table.add_column(column, justify="right" if column in ("id", "top-1") else "left",
+                         min_width=width, no_wrap=True,
+                         overflow="ellipsis" if column == "dataset" else "fold")
+    if custom:
+        table.add_column("name", overflow="fold")
+    for r in rows:
+        epochs = f"{r.epoch}/{r.epochs}" if r.epochs else str(r.epoch)
+        cells = [str(r.id), status_cell(r.status), r.backbone, r.head, epochs,
+                 fmt_pct(r.test_top1), r.dataset, r.created_at.strftime("%m-%d %H:%M")]
+        if custom:
+            cells.append("" if r.name == f"{r.backbone}/{r.head}" else r.name)
+        table.add_row(*cells)
+    console.print(table)
+    if total > len(rows):
+        console.print(f"[dim]showing the last {len(rows)} of {total}; --limit 0 shows all[/]")
+
+
+def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) -> None:
+    """Show one experiment: config, status, timings, metrics, confusion matrix, artifacts.
+
+    A failed experiment shows its error (the traceback for an unexpected one).
+    """
+    with Registry(db, create=False) as registry:
+        registry.mark_lost()
+        row = registry.get(experiment_id)
+        artifacts = registry.artifacts(experiment_id)
+        predictions = registry.predictions(experiment_id)
+    if as_json:
+        body = {**row.as_dict(), "config": row.config, "result": row.result,
+                "artifacts": [{"kind": a.kind, "path": a.path, "size": a.size,
+                               "sha256": a.sha256} for a in artifacts],
+                "predictions": len(predictions)}
+        typer.echo(json.dumps(body, indent=2, default=str))
+        return
+    console.print(f"[bold]{row.id} {row.name}[/]  {status_cell(row.status)}", highlight=False)
+    info = Table.grid(padding=(0, 2))
+    info.add_column(style="bold")
+    info.add_column()
+    duration = (row.finished_at - row.started_at).total_seconds() \
+        if row.finished_at and row.started_at else None
+    for key, value in (
+        ("dataset", f"{row.dataset} (split {row.split})"), ("backbone", row.backbone),
+        ("head", row.head), ("preset", f"{row.preset}, seed {row.seed}"),
+        ("epoch", f"{row.epoch}/{row.epochs or '?'}"), ("device", row.device or "—"),
+        ("host / pid", f"{row.host or '—'} / {row.pid or '—'}"),
+        ("created", str(row.created_at)), ("started", str(row.started_at or "—")),
+        ("finished", str(row.finished_at or "—")),
+        ("duration", f"{duration:.1f} s" if duration is not None else "—"),
+        ("heartbeat", str(row.heartbeat_at or "—")), ("run folder", row.run_dir),
+        ("config hash", row.config_hash), ("git", row.git_revision or "—"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in (row.versions or {}).items()) or "—"),
+        ("tags", ", ".join(row.tags or []) or "—"),
+        ("predictions", str(len(predictions))),
+    ):
+        info.add_row(key, value)
+    console.print(info)
+    if row.result:
+        print_result(row)
+        print_confusion(row.result)
+    if artifacts:
+        table = Table("kind", "path", "size", "sha256", title="Artifacts", title_justify="left")
+        for a in artifacts:
+            table.add_row(a.kind, a.path, f"{a.size:,}", a.sha256[:12])
+        console.print(table)
+    if row.error:
+        console.print(f"[red]error:[/] {row.error.strip()}", highlight=False)
+    console.print(f"config: {json.dumps(row.config)}", highlight=False, soft_wrap=True)
+
+
+def compare(
+    dataset: Annotated[Optional[str], typer.Option(help="Only this dataset.")] = None,
+    tag: Annotated[Optional[str], typer.Option(help="Only experiments with this tag.")] = None,
+    paper: Annotated[Optional[str], typer.Option(help="Show the ABDN paper's numbers beside: "
+                                                 "ucf101 or sports1m.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown, latex or "
+                                     "json.")] = "table",
+    metric: Annotated[str, typer.Option(help="top1 or top5 test accuracy.")] = "top1",
+    db: Db = None,
+) -> None:
+    """The backbone × attention-mode table of test accuracy (%), best run per cell."""
+    from avc_tui.compare import FORMATS, METRICS, PAPER
+
+    _one_of(metric, METRICS, "metric")
+    _one_of(fmt, FORMATS, "format")
+    if paper is not None and paper not in PAPER:
+        raise RegistryError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}")
+    with Registry(db, create=False) as registry:
+        records = registry.results(dataset=dataset, tag=tag)
+    print_comparison(records, paper, fmt, metric)
+
+
+def export(
+    out: Annotated[Path, typer.Argument(help="Output: a folder for csv (experiments.csv, "
+                                        "metrics.csv), a file for json.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    experiment_id: Annotated[Optional[list[int]], typer.Option("--id", help="Only these "
+                                                               "experiments.")] = None,
+    db: Db = None,
+) -> None:
+    """Export experiments and their metric histories as CSV or JSON."""
+    import pandas as pd
+
+    _one_of(fmt, ("csv", "json"), "export format")
+    with Registry(db, create=False) as registry:
+        rows = [registry.get(i) for i in experiment_id] if experiment_id else registry.list()
+        runs = pd.DataFrame.from_records([r.as_dict() for r in rows])
+        points = pd.DataFrame.from_records(
+            [{"experiment_id": p.experiment_id, "step": p.step, "epoch": p.epoch,
+              "split": p.split, "key": p.key, "value": p.value, "time": p.time}
+             for r in rows for p in registry.points(r.id)],
+            columns=["experiment_id", "step", "epoch", "split", "key", "value", "time"])
+    if fmt == "csv":
+        out.mkdir(parents=True, exist_ok=True)
+        runs.to_csv(out / "experiments.csv", index=False)
+        points.to_csv(out / "metrics.csv", index=False)
+        console.print(f"wrote {len(runs)} experiments and {len(points)} metric points to "
+                      f"{out / 'experiments.csv'} and {out / 'metrics.csv'}", highlight=False)
+        return
+    body = {"experiments": json.loads(runs.to_json(orient="records", date_format="iso")),
+            "metrics": json.loads(points.to_json(orient="records", date_format="iso"))}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(body, indent=2))
+    console.print(f"wrote {len(runs)} experiments and {len(points)} metric points to {out}",
+                  highlight=False)

@@ -1,0 +1,144 @@
+"""The command-line options that several commands share, each declared once.
+
+Single options are ``Annotated`` aliases. Groups of options that travel together (what to launch,
+how a worker runs) are declared as the parameters of a small function that builds the value they
+stand for; :func:`with_options` adds those parameters to a command's signature and hands the
+command the built value instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from avc_tui.control import LaunchRequest, WorkerOptions
+
+Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
+                                      "folders layout).")]
+# Named here rather than asked of core.data's registry, which would load every layout's reader
+# for `avc --help`; a test checks that the list names every registered layout.
+LAYOUT_NAMES = ("folders", "ucf101", "hmdb51", "kinetics", "sports1m99", "ucf11", "hollywood2",
+                "youtube8m")
+Layout = Annotated[str, typer.Option(help=f"Dataset layout: {', '.join(LAYOUT_NAMES)}.")]
+Split = Annotated[str, typer.Option(help="'abdn' (seeded random 70/30) or an official split "
+                                    "(1-3; 1-25 for ucf11).")]
+SplitSeed = Annotated[int, typer.Option(help="Seed of the abdn split.")]
+Annotations = Annotated[Optional[Path], typer.Option(help="Folder of official split files.")]
+Backbone = Annotated[Optional[str], typer.Option(
+    "--backbone", "-b", help="CNN backbone (see `avc models`; default vgg16, or the layout's own "
+                             "features: yt8m for youtube8m).")]
+Weights = Annotated[str, typer.Option(help="'imagenet' (local cache only), 'none' (seeded random) "
+                                      "or a path to a state-dict file.")]
+InputSize = Annotated[Optional[int], typer.Option(help="Frame size in pixels (default: the "
+                                                  "backbone's, 224 for the ABDN five).")]
+SamplingOpt = Annotated[str, typer.Option("--sampling", help="fps:1 (ABDN), uniform:N, "
+                                          "segments:N, all, with :max=N for fps/all.")]
+CacheDir = Annotated[Optional[Path], typer.Option(help="Feature cache folder (default "
+                                                  "$AVC_CACHE_DIR or ~/.cache/avc/features).")]
+Workers = Annotated[Optional[int], typer.Option(help="Decoding worker processes.")]
+Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+Db = Annotated[Optional[str], typer.Option("--db", envvar="AVC_DB_URL", help="Registry: a "
+                                           "SQLAlchemy URL or an SQLite file (default "
+                                           "experiments.db).", show_envvar=True)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ExperimentId = Annotated[int, typer.Argument(help="Experiment id (see `avc ls`).")]
+Model = Annotated[str, typer.Argument(help="A registry experiment id, a run folder or a "
+                                      "checkpoint file.")]
+
+
+def launch_request(
+    root: Root,
+    preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern.")] = "abdn",
+    epochs: Annotated[Optional[int], typer.Option(help="Override the preset's epochs.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Override the learning rate.")] = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    weights: Weights = "imagenet",
+    input_size: InputSize = None,
+    sampling: SamplingOpt = "fps:1",
+    reduction: Annotated[Optional[str], typer.Option(
+        help="flatten (ABDN) or avg pooling of conv maps, none for heads that attend over "
+             "space (default: the head's own).")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
+                                                  "count, as ABDN).")] = None,
+    mask: Annotated[Optional[bool], typer.Option(
+        "--mask/--no-mask", help="Mask padded frames (default: no, as ABDN; yes for layouts "
+                                 "that bring their features, as YouTube-8M's reader).")] = None,
+    head_options: Annotated[Optional[list[str]], typer.Option(
+        "--head-option", "-o", help="A head option as KEY=VALUE, e.g. hidden=128 (repeatable; "
+                                    "see the README for each head's options).")] = None,
+    normalize: Annotated[str, typer.Option(help="Feature normalisation: none (ABDN), dataset "
+                                           "(z-score) or video (centre each video over time, "
+                                           "then z-score; for random weights).")] = "none",
+    layout: Layout = "folders",
+    split: Split = "abdn",
+    split_seed: SplitSeed = 0,
+    annotations: Annotations = None,
+    tags: Annotated[Optional[list[str]], typer.Option("--tag", help="A tag (repeatable).")
+                    ] = None,
+) -> LaunchRequest:
+    """What `avc run` and `avc grid` share: the dataset, the features, the head's settings and
+    the training protocol (each command adds what to run and where)."""
+    return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
+                         annotations=annotations, weights=weights, input_size=input_size,
+                         sampling=sampling, reduction=reduction, frames=frames, mask=mask,
+                         normalize=normalize, head_options=head_options or (), preset=preset,
+                         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                         tags=tuple(tags or ()))
+
+
+def worker_options(
+    workers: Workers = None,
+    cache_dir: CacheDir = None,
+    skip_unreadable: Annotated[bool, typer.Option(
+        help="Leave out videos that cannot be decoded (they are listed) instead of "
+             "stopping.")] = False,
+) -> WorkerOptions:
+    """How a run's worker decodes and caches (run, grid, resume)."""
+    return WorkerOptions(workers, cache_dir.resolve() if cache_dir else None, skip_unreadable)
+
+
+def with_options(**groups: Callable[..., Any]):
+    """Decorator: give a command the parameters of each group function (``name=function``) as
+    options of its own; the command receives ``name=function(**those values)``.
+
+    Typer reads a command's options from its signature, so the decorated command shows the
+    merged signature: the command's own parameters, then each group's, arguments first.
+    """
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        own = _resolved_parameters(command, exclude=set(groups))
+        members = {name: [p.name for p in _resolved_parameters(build)]
+                   for name, build in groups.items()}
+        merged = own + [p for build in groups.values() for p in _resolved_parameters(build)]
+        # Parameters without a default (the arguments) first, each side in its own order.
+        merged.sort(key=lambda p: p.default is not inspect.Parameter.empty)
+
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> Any:
+            built = {name: build(**{key: values.pop(key) for key in members[name]})
+                     for name, build in groups.items()}
+            return command(**values, **built)
+
+        wrapper.__signature__ = inspect.Signature(merged)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in merged}
+        return wrapper
+
+    return decorate
+
+
+def _resolved_parameters(function: Callable[..., Any], exclude: frozenset[str] | set[str] = frozenset()
+                         ) -> list[inspect.Parameter]:
+    """``function``'s parameters with their annotations evaluated (``Annotated`` kept), as
+    keyword parameters."""
+    hints = typing.get_type_hints(function, include_extras=True)
+    return [p.replace(annotation=hints.get(p.name, p.annotation),
+                      kind=inspect.Parameter.KEYWORD_ONLY if p.default is not p.empty
+                      else inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            for p in inspect.signature(function).parameters.values() if p.name not in exclude]

@@ -1,0 +1,83 @@
+"""Rich renderings of registry rows that several commands print: a status cell, a finished
+run's result with its per-class table, the confusion matrix, the comparison table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from avc_tui.console import console
+from avc_tui.formatting import STATUS_STYLE, fmt_pct
+from avc_tui.metrics_text import headline, per_class
+from avc_tui.registry.models import Experiment
+
+
+def status_cell(status: str) -> str:
+    """The status, padded and in its colour (Rich markup)."""
+    return f"[{STATUS_STYLE.get(status, '')}]{status:<9}[/]"
+
+
+def print_result(row: Experiment) -> None:
+    """The headline of a finished run, its per-class table and where its files are."""
+    result = row.result or {}
+    test = result.get("test") or {}
+    seconds = result.get("seconds", {}).get("total", 0.0)
+    console.print(
+        f"[bold]{row.id} {row.name}[/]: test {headline(test)} "
+        f"(epoch {result.get('selected_epoch')}/{result.get('epochs_run')}, "
+        f"T={result.get('frames')}, {result.get('parameters', 0):,} parameters, "
+        f"{seconds:.1f} s)", highlight=False)
+    column, rows, left_out = per_class(result.get("classes", []), test)
+    table = Table("class", column, title=f"Per-class test {column}", title_justify="left",
+                  caption=f"and {left_out} more classes" if left_out else None)
+    for name, value in rows:
+        table.add_row(name, fmt_pct(value))
+    console.print(table)
+    if result.get("unreadable"):
+        console.print(f"[yellow]{len(result['unreadable'])} unreadable videos were left out[/]")
+    console.print(f"run folder: {row.run_dir}", highlight=False)
+
+
+def print_confusion(result: dict[str, Any]) -> None:
+    """The test confusion matrix of a single-label run (nothing for a multi-label one)."""
+    test = result.get("test") or {}
+    confusion, classes = test.get("confusion"), result.get("classes", [])
+    if not confusion:
+        return
+    table = Table("true \\ predicted", *[c[:10] for c in classes], title="Confusion matrix (test)",
+                  title_justify="left")
+    for name, counts in zip(classes, confusion):
+        table.add_row(name, *[str(c) if c else "·" for c in counts])
+    console.print(table)
+
+
+def print_comparison(records: list[dict], paper: str | None, fmt: str,
+                     metric: str = "top1") -> None:
+    """The backbone × head table of ``records`` (registry results), in ``fmt``: a Rich table
+    with the best cell in bold, or csv/markdown/latex/json text on stdout."""
+    from avc_tui.compare import comparison, render
+
+    table = comparison(records, paper=paper, metric=metric)
+    if fmt != "table":
+        typer.echo(render(table, fmt))
+        return
+    if table.empty:
+        console.print("no finished experiments to compare")
+        return
+    best = table[[c for c in table.columns if not c.endswith("(paper)")]].max().max()
+    out = Table(title=f"Test {metric} accuracy (%), best run per cell", title_justify="left")
+    out.add_column("CNN", style="bold")
+    for column in table.columns:
+        out.add_column(column, justify="right",
+                       style="dim" if column.endswith("(paper)") else None)
+    for name, values in table.iterrows():
+        cells = []
+        for column, value in values.items():
+            text = "—" if value != value else f"{value:.1f}"  # NaN check
+            if value == best and not column.endswith("(paper)"):
+                text = f"[bold green]{text}[/]"
+            cells.append(text)
+        out.add_row(name, *cells)
+    console.print(out)

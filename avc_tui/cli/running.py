@@ -1,0 +1,57 @@
+"""Following a run from the command line: in the foreground with live progress and the result
+(or the error) at the end, or started in the background with where to look. `avc run` and
+`avc resume` both end here."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import typer
+
+from avc_tui import control
+from avc_tui.cli.render import print_result
+from avc_tui.console import ProgressReporter, console, err_console
+from avc_tui.formatting import error_gist
+from avc_tui.registry import Registry, Status
+
+if TYPE_CHECKING:
+    from core.data import Dataset
+
+
+def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, as_json: bool,
+                      options: control.WorkerOptions, dataset: Dataset | None = None) -> None:
+    """Run the experiment here and print its result; exits 130 when it was cancelled, 1 when
+    it failed."""
+    with ProgressReporter(quiet=as_json) as reporter:
+        status = control.run_here(registry, experiment_id, resume=resume, callbacks=[reporter],
+                                  options=options, dataset=dataset)
+    row = registry.get(experiment_id)
+    if as_json:
+        typer.echo(json.dumps({"id": row.id, "status": row.status, "run_dir": row.run_dir,
+                               "error": row.error, **(row.result or {})}, indent=2))
+    elif status == Status.FINISHED:
+        print_result(row)
+    if status == Status.CANCELLED:
+        if not as_json:
+            console.print(f"[yellow]cancelled[/] at epoch {row.epoch}; continue with "
+                          f"`avc resume {row.id}`", highlight=False)
+        raise typer.Exit(130)
+    if status == Status.FAILED:
+        if not as_json:
+            err_console.print(f"[bold red]error:[/] experiment {row.id} failed: "
+                              f"{error_gist(row.error)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def start_in_background(registry: Registry, experiment_id: int, *, resume: bool, as_json: bool,
+                        options: control.WorkerOptions) -> None:
+    """Start a detached worker for the experiment and say where to follow it."""
+    started = control.start_background(registry, experiment_id, resume=resume, options=options)
+    if as_json:
+        typer.echo(json.dumps({"id": experiment_id, "pid": started.pid,
+                               "run_dir": started.run_dir, "log": str(started.log)}))
+        return
+    console.print(f"experiment {experiment_id} started in the background (pid {started.pid}); "
+                  f"follow it with `avc show {experiment_id}` or `avc tui`; log: {started.log}",
+                  highlight=False)

@@ -1,0 +1,36 @@
+"""The control layer: every operation that changes state or starts work, written once for both
+front ends (the CLI in ``avc_tui.cli``, the TUI in ``avc_tui.tui``). They parse and render; this
+layer builds configs from launch requests, registers, starts, cancels, resumes and deletes, and
+it alone calls the runner."""
+
+from avc_tui.control.launch import (
+    DEFAULT_BACKBONE,
+    DEFAULT_HEAD,
+    LaunchRequest,
+    build_configs,
+    check_launch,
+    chosen_names,
+    parse_options,
+)
+from avc_tui.control.operations import (
+    Started,
+    cancel,
+    delete,
+    experiment_checkpoint,
+    is_experiment_id,
+    job_slots,
+    model_checkpoint,
+    register,
+    requeue_for_resume,
+    run_batch_here,
+    run_here,
+    start_background,
+    start_batch_background,
+)
+from avc_tui.runner.executor import WorkerOptions
+
+__all__ = ["DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Started", "WorkerOptions",
+           "build_configs", "cancel", "check_launch", "chosen_names", "delete",
+           "experiment_checkpoint", "is_experiment_id", "job_slots", "model_checkpoint",
+           "parse_options", "register", "requeue_for_resume", "run_batch_here", "run_here",
+           "start_background", "start_batch_background"]

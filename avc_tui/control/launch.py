@@ -1,0 +1,161 @@
+"""Launch requests: the flat values a front end collects (command-line options, the TUI's form)
+turned into validated experiment configs, one per backbone × head.
+
+Everything that can be checked before a run is registered is checked here: the configs
+themselves (layout × backbone × head × options, through ``ExperimentConfig``), the dataset folder,
+and that ImageNet weights asked for are in the local caches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+from core.errors import ConfigError
+from core.sampling import Sampling
+
+# core.data (every layout's reader), the backbones and the heads (PyTorch) are imported where
+# they are used, so that `avc --help` loads none of them.
+if TYPE_CHECKING:
+    from core.data import Dataset
+
+DEFAULT_BACKBONE = "vgg16"
+DEFAULT_HEAD = "cnn-lstm-attention"
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What to run, as a front end collected it. ``backbones`` / ``heads`` empty mean the
+    defaults: one run takes the layout's own features or vgg16 and cnn-lstm-attention; a grid
+    (``grid=True``) takes the ABDN five (or the layout's own features) × the three ABDN modes."""
+
+    root: str | Path
+    backbones: Sequence[str] = ()
+    heads: Sequence[str] = ()
+    grid: bool = False
+    layout: str = "folders"
+    split: str = "abdn"
+    split_seed: int = 0
+    annotations: str | Path | None = None
+    weights: str = "imagenet"
+    input_size: int | None = None
+    sampling: str = "fps:1"
+    init_seed: int = 0
+    reduction: str | None = None
+    frames: int | None = None
+    mask: bool | None = None
+    normalize: str = "none"
+    head_options: Sequence[str] | Mapping[str, Any] = ()
+    preset: str = "abdn"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int = 0
+    device: str = "auto"
+    name: str | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+
+
+def parse_options(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``["hidden=128", "rnn=gru"]`` → {"hidden": 128, "rnn": "gru"}; values are JSON if they
+    parse as JSON, text otherwise. A mapping is taken as it is. Raises ``ConfigError`` for an item
+    without ``=``."""
+    if isinstance(pairs, Mapping):
+        return dict(pairs)
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"head option {pair!r} is not KEY=VALUE",
+                              hint="write it as -o KEY=VALUE, e.g. -o hidden=128")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+def chosen_names(value: str | None, valid: Sequence[str], what: str) -> list[str]:
+    """The comma-separated names in ``value``, each checked against ``valid``; raises
+    ``ConfigError`` naming the unknown ones and the choices."""
+    names = [v.strip() for v in (value or "").split(",") if v.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        raise ConfigError(f"unknown {what} {', '.join(unknown) or repr(value)}",
+                          hint=f"choose from: {', '.join(valid)}")
+    return names
+
+
+def _backbones(request: LaunchRequest) -> list[str]:
+    from core.data import layout_features
+
+    if request.backbones:
+        return list(request.backbones)
+    provided = layout_features(request.layout)
+    if provided is not None:
+        return [provided]
+    if request.grid:
+        from core.backbones import backbone_names
+
+        return backbone_names(abdn_only=True)
+    return [DEFAULT_BACKBONE]
+
+
+def _heads(request: LaunchRequest) -> list[str]:
+    if request.heads:
+        return list(request.heads)
+    if request.grid:
+        from core.models.registry import head_names
+
+        return head_names(abdn_only=True)
+    return [DEFAULT_HEAD]
+
+
+def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
+    """One config per backbone × head of ``request``; raises ``ConfigError`` (an ``AvcError``)
+    with what is wrong. Nothing is read from disk but the registries of names."""
+    root = Path(str(request.root).strip()).expanduser()
+    if not str(request.root).strip():
+        raise ConfigError("no dataset folder given", hint="give the folder of the videos")
+    annotations = (str(Path(request.annotations).expanduser().resolve())
+                   if request.annotations else None)
+    sampling = Sampling.parse(request.sampling)
+    options = parse_options(request.head_options)
+    return [
+        ExperimentConfig(
+            data=DataConfig(str(root.resolve()), layout=request.layout, split=request.split,
+                            split_seed=request.split_seed, annotations=annotations),
+            features=FeatureConfig(backbone, weights=request.weights,
+                                   input_size=request.input_size, sampling=sampling,
+                                   init_seed=request.init_seed),
+            head=HeadConfig(head, reduction=request.reduction, frames=request.frames,
+                            mask=request.mask, normalize=request.normalize, options=options),
+            train=TrainConfig(request.preset, epochs=request.epochs,
+                              batch_size=request.batch_size, lr=request.lr, seed=request.seed,
+                              device=request.device),
+            name=request.name,
+            tags=tuple(request.tags),
+        )
+        for backbone in _backbones(request) for head in _heads(request)
+    ]
+
+
+def check_launch(configs: Sequence[ExperimentConfig]) -> Dataset:
+    """Check what a run needs from disk before anything is registered: the dataset folder holds
+    videos in its layout, and ImageNet weights asked for are in the local caches. Returns the
+    opened dataset (of the first config; all share it). Raises ``AvcError``."""
+    from core.backbones import find_imagenet_weights, get_backbone_spec
+    from core.experiment import open_dataset
+
+    if not configs:
+        raise ConfigError("nothing to launch", hint="choose at least one backbone and one head")
+    dataset = open_dataset(configs[0])
+    # FeatureConfig sets the weights of backbones without any (frames, given features) to none.
+    for backbone in sorted({c.features.backbone for c in configs
+                            if c.features.weights == "imagenet"}):
+        find_imagenet_weights(get_backbone_spec(backbone))
+    return dataset

@@ -1,0 +1,191 @@
+"""Every operation that changes an experiment's state or starts work, once, for the CLI and the
+TUI: register, run in the foreground, start in the background (one worker, or a batch runner for
+several), run a batch here, cancel, resume, delete, and pick the checkpoint a model predicts with.
+
+The functions raise ``AvcError`` (``RegistryError`` for the registry's refusals) with a hint; each
+front end shows that its own way. None of them prints.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from avc_tui.registry import RESUMABLE, Registry, RegistryError, Status
+from avc_tui.registry.models import Experiment
+from avc_tui.runner.executor import WorkerOptions
+from core.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from avc_tui.runner.devices import Slot
+    from avc_tui.runner.scheduler import Schedule
+    from core.config import ExperimentConfig
+    from core.data import Dataset
+    from core.events import EventCallback
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run started in a background worker: its process and where its output goes."""
+
+    experiment_id: int
+    pid: int
+    run_dir: str
+    log: Path
+
+
+def register(registry: Registry, configs: Sequence[ExperimentConfig], *,
+             run_dir: str | Path | None = None, runs_root: str | Path | None = None,
+             tags: Sequence[str] = ()) -> list[Experiment]:
+    """Register every config as a queued experiment, in order; returns the rows."""
+    if run_dir is not None and len(configs) != 1:
+        raise RegistryError("one run folder was given for several experiments",
+                            hint="leave out --out so that each run gets its own folder")
+    return [registry.create(c, run_dir=Path(run_dir).resolve() if run_dir else None,
+                            runs_root=runs_root, tags=tags) for c in configs]
+
+
+def run_here(registry: Registry, experiment_id: int, *, resume: bool = False,
+             callbacks: Sequence[EventCallback] = (), options: WorkerOptions = WorkerOptions(),
+             dataset: Dataset | None = None) -> Status:
+    """Run the experiment in this process to its end; returns its final status (the error of
+    a failed run is in the registry). ``dataset``, already opened by the caller, is not read
+    again."""
+    from avc_tui.runner.job import execute
+
+    return Status(execute(registry, experiment_id, resume=resume, callbacks=callbacks,
+                          num_workers=options.workers,
+                          cache_dir=str(options.cache_dir) if options.cache_dir else None,
+                          skip_unreadable=options.skip_unreadable, dataset=dataset))
+
+
+def start_background(registry: Registry, experiment_id: int, *, resume: bool = False,
+                     options: WorkerOptions = WorkerOptions()) -> Started:
+    """Start a detached worker for a queued experiment; it goes on when the caller exits (and
+    the caller never keeps a zombie of it). A device set in the config is kept; ``auto`` takes
+    the first free slot's."""
+    from avc_tui.runner.devices import Slot, available_devices, plan_slots
+    from avc_tui.runner.executor import Job, LocalExecutor
+
+    row = registry.get(experiment_id)
+    device = registry.config(experiment_id).train.device
+    slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
+            else Slot(device, device, {}))
+    folder = RunFolder(row.run_dir)
+    job = Job(experiment_id, registry.url, slot, folder.log, resume=resume,
+              options=options.args())
+    handle = LocalExecutor().submit(job)
+    handle.reap_when_done()
+    return Started(experiment_id, handle.pid, row.run_dir, folder.log)
+
+
+def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
+                           jobs: int | None = None, options: WorkerOptions = WorkerOptions()
+                           ) -> Path:
+    """Run several queued experiments from a detached batch runner (``avc grid``'s scheduling),
+    so they go on when the caller exits; returns the runner's log file."""
+    from avc_tui.runner.batch import start_batch
+
+    first, last = experiment_ids[0], experiment_ids[-1]
+    log = Path(registry.get(first).run_dir).parent / f"batch-{first}-{last}.log"
+    start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args())
+    return log
+
+
+def job_slots(jobs: int | None = None) -> list[Slot]:
+    """Where batch jobs run: one slot per GPU (or ``jobs`` spread over them), else ``jobs`` (one
+    by default) on the CPU."""
+    from avc_tui.runner.devices import available_devices, plan_slots
+
+    return plan_slots(available_devices(), jobs)
+
+
+def run_batch_here(registry: Registry, experiment_ids: Sequence[int], slots: Sequence[Slot], *,
+                   options: WorkerOptions = WorkerOptions(),
+                   on_tick: Callable[[dict[int, str]], None] | None = None) -> Schedule:
+    """Run queued experiments in worker processes from here, one per slot at a time (see
+    :func:`job_slots`), until all have ended or Ctrl-C; returns what happened."""
+    from avc_tui.runner.executor import LocalExecutor
+    from avc_tui.runner.scheduler import run_all
+
+    return run_all(registry, experiment_ids, LocalExecutor(), slots, options=options.args(),
+                   on_tick=on_tick)
+
+
+def cancel(registry: Registry, experiment_id: int) -> Experiment:
+    """Stop a running experiment after its current step (its last checkpoint stays) or drop a
+    queued one; returns the row as it was. Raises ``RegistryError`` when it is neither."""
+    row = registry.request_cancel(experiment_id)
+    if row.status not in (Status.RUNNING, Status.QUEUED):
+        raise RegistryError(f"experiment {experiment_id} is {row.status}, not running",
+                            hint="`avc ls --status running` lists the running ones")
+    if row.status == Status.RUNNING and row.host == socket.gethostname() and row.pid:
+        try:  # faster than waiting for the next heartbeat
+            os.kill(row.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return row
+
+
+def requeue_for_resume(registry: Registry, experiment_id: int, *,
+                       device: str | None = None) -> Experiment:
+    """Queue a cancelled, lost or failed experiment again so that a worker continues it from its
+    last checkpoint; ``device`` (not ``auto``) moves it to another device. Returns the row."""
+    registry.mark_lost()
+    row = registry.get(experiment_id)
+    if row.status not in RESUMABLE:
+        raise RegistryError(f"experiment {experiment_id} is {row.status}; only cancelled, "
+                            "lost or failed experiments can be resumed",
+                            hint=f"`avc show {experiment_id}` shows it")
+    if device is not None and device != "auto":
+        config = registry.config(experiment_id).with_changes(train={"device": device})
+        registry.update(experiment_id, config=config.to_dict())
+    if not registry.requeue(experiment_id):
+        raise RegistryError(f"experiment {experiment_id} changed state meanwhile",
+                            hint=f"see `avc show {experiment_id}`")
+    return registry.get(experiment_id)
+
+
+def delete(registry: Registry, experiment_ids: Sequence[int], *,
+           files: bool = False) -> list[Experiment]:
+    """Remove experiments (their metrics, artifacts and predictions) from the registry, and with
+    ``files`` their run folders; all of them or none (a missing or running one refuses)."""
+    registry.mark_lost()
+    rows = [registry.get(i) for i in experiment_ids]
+    busy = [r.id for r in rows if r.status == Status.RUNNING]
+    if busy:
+        raise RegistryError(f"experiment {busy[0]} is running",
+                            hint=f"cancel it first: avc cancel {busy[0]}")
+    for row in rows:
+        registry.delete(row.id)
+        if files and Path(row.run_dir).is_dir():
+            shutil.rmtree(row.run_dir)
+    return rows
+
+
+def experiment_checkpoint(registry: Registry, experiment_id: int) -> Path:
+    """The checkpoint a registered experiment predicts with (see :func:`model_checkpoint`)."""
+    return RunFolder(registry.get(experiment_id).run_dir).model_checkpoint()
+
+
+def model_checkpoint(model: str, db: str | None = None) -> Path:
+    """The checkpoint behind ``model``: a registry experiment id, a run folder or a checkpoint
+    file (``best.pt`` of a run folder when it has one, else its last ``checkpoint.pt``)."""
+    checkpoint = Path(model)
+    if model.isdigit() and not checkpoint.exists():
+        with Registry(db, create=False) as registry:
+            checkpoint = Path(registry.get(int(model)).run_dir)
+    if checkpoint.is_dir():
+        checkpoint = RunFolder(checkpoint).model_checkpoint()
+    return checkpoint
+
+
+def is_experiment_id(model: str) -> bool:
+    """Whether ``model`` names a registry experiment rather than a file or folder."""
+    return model.isdigit() and not Path(model).exists()
