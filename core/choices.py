@@ -6,3 +6,6 @@ from __future__ import annotations
 REDUCTIONS = ("flatten", "avg", "none")
 # Feature normalisation: none (ABDN), z-score over the dataset, or centred per video then z-score.
 NORMALIZATIONS = ("none", "dataset", "video")
+# How frames are brought to the CNN's input size: OpenCV's area interpolation on the decoded frame
+# (ABDN's cv2.resize INTER_AREA), or the decoder's own bilinear scaling (faster, not ABDN's).
+RESIZES = ("area", "bilinear")

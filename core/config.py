@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from core.choices import NORMALIZATIONS, REDUCTIONS
+from core.choices import NORMALIZATIONS, REDUCTIONS, RESIZES
 from core.compat import check_compatible
 from core.errors import ConfigError
 from core.presets import PRESETS
@@ -53,6 +53,7 @@ class FeatureConfig:
     input_size: int | None = None
     sampling: Sampling = field(default_factory=Sampling)
     init_seed: int = 0
+    resize: str = "area"  # ABDN's cv2 INTER_AREA, or the decoder's "bilinear"
 
     def __post_init__(self) -> None:
         from core.backbones import BackboneKind, get_backbone_spec, resolve_input_size
@@ -64,6 +65,9 @@ class FeatureConfig:
         resolve_input_size(spec, self.input_size)
         if isinstance(self.sampling, dict):
             object.__setattr__(self, "sampling", Sampling.from_dict(self.sampling))
+        if self.resize not in RESIZES:
+            raise ConfigError(f"unknown resize {self.resize!r}",
+                              hint=f"choose one of: {', '.join(RESIZES)}")
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,9 @@ class ExperimentConfig:
                                   f"({CONFIG_VERSION}); upgrade avc")
             return cls(
                 data=_build(DataConfig, data["data"]),
-                features=_build(FeatureConfig, data.get("features", {})),
+                # Configs written before the resize was recorded were extracted bilinearly.
+                features=_build(FeatureConfig, {"resize": "bilinear",
+                                                **data.get("features", {})}),
                 head=_build(HeadConfig, data.get("head", {})),
                 train=_build(TrainConfig, data.get("train", {})),
                 name=data.get("name"),

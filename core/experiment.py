@@ -82,7 +82,7 @@ class ExperimentResult:
 def extraction_spec(config: ExperimentConfig) -> ExtractionSpec:
     f = config.features
     return ExtractionSpec.create(f.backbone, weights=f.weights, input_size=f.input_size,
-                                 sampling=f.sampling, init_seed=f.init_seed)
+                                 sampling=f.sampling, init_seed=f.init_seed, resize=f.resize)
 
 
 def open_dataset(config: ExperimentConfig) -> Dataset:

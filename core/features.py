@@ -42,7 +42,8 @@ from core.backbones import (
     weights_id,
 )
 from core.devices import resolve_device
-from core.errors import FeatureCacheError, VideoDecodeError
+from core.choices import RESIZES
+from core.errors import ConfigError, FeatureCacheError, VideoDecodeError
 from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
 from core.sampling import Sampling
 from core.video import sample_frames
@@ -59,14 +60,19 @@ class ExtractionSpec:
     input_size: int
     sampling: Sampling
     init_seed: int = 0
+    resize: str = "area"
 
     @classmethod
     def create(cls, backbone: str, *, weights: str = "imagenet", input_size: int | None = None,
-               sampling: Sampling | None = None, init_seed: int = 0) -> ExtractionSpec:
+               sampling: Sampling | None = None, init_seed: int = 0,
+               resize: str = "area") -> ExtractionSpec:
         """Resolve defaults (input size) and validate the names; raises ``ConfigError``."""
         spec = get_backbone_spec(backbone)
+        if resize not in RESIZES:
+            raise ConfigError(f"unknown resize {resize!r}",
+                              hint=f"choose one of: {', '.join(RESIZES)}")
         return cls(spec.name, weights, resolve_input_size(spec, input_size),
-                   sampling or Sampling(), init_seed)
+                   sampling or Sampling(), init_seed, resize)
 
     @cached_property
     def weights_identity(self) -> str:
@@ -85,6 +91,7 @@ class ExtractionSpec:
             "weights": self.weights_identity,
             "input_size": self.input_size,
             "sampling": self.sampling.key(),
+            "resize": self.resize,
         }
 
     @cached_property
@@ -249,10 +256,11 @@ class ExtractionReport:
 class _DecodedVideos(Dataset):
     """Decodes one video per item in a worker process; a failure comes back as data, not a crash."""
 
-    def __init__(self, paths: Sequence[Path], sampling: Sampling, size: int) -> None:
+    def __init__(self, paths: Sequence[Path], sampling: Sampling, size: int, resize: str) -> None:
         self.paths = list(paths)
         self.sampling = sampling
         self.size = size
+        self.resize = resize
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -260,7 +268,7 @@ class _DecodedVideos(Dataset):
     def __getitem__(self, index: int):
         path = self.paths[index]
         try:
-            clip = sample_frames(path, self.sampling, size=self.size)
+            clip = sample_frames(path, self.sampling, size=self.size, resize=self.resize)
         except VideoDecodeError as exc:
             return index, None, None, None, str(exc)
         return (index, torch.from_numpy(np.ascontiguousarray(clip.frames)),
@@ -322,7 +330,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
             backbone = place_backbone(backbone, dev)
             workers = default_workers() if num_workers is None else num_workers
             loader = DataLoader(
-                _DecodedVideos(todo, spec.sampling, spec.input_size), batch_size=None,
+                _DecodedVideos(todo, spec.sampling, spec.input_size, spec.resize), batch_size=None,
                 shuffle=False, num_workers=min(workers, len(todo)),
                 prefetch_factor=4 if workers > 0 else None,
                 multiprocessing_context=_worker_context() if workers > 0 else None,

@@ -149,7 +149,7 @@ class Predictor:
                 f"not video files such as {video}",
                 hint="give it YouTube-8M frame-level TFRecord files: "
                      "`avc predict MODEL FILE.tfrecord`")
-        clip = sample_frames(video, f.sampling, size=self.backbone.input_size)
+        clip = sample_frames(video, f.sampling, size=self.backbone.input_size, resize=f.resize)
         maps = extract_maps(self.backbone, torch.from_numpy(clip.frames), self.device)
         return clip, maps.numpy()
 

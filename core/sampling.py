@@ -154,10 +154,12 @@ def sampled_indices(
 ) -> np.ndarray:
     """Return the sorted int64 frame indices ``sampling`` picks from a video of ``num_frames`` frames.
 
-    Mode ``"fps"`` takes index ``round(k * fps / sampling.fps)`` for every k whose time
-    ``k / sampling.fps`` lies inside the video (``< num_frames / fps``); when rounding lands one past
-    the last frame (240 frames at 29.97 fps, t = 8 s -> 239.76) the last frame is used. A video shorter
-    than one sampling period gives one frame, index 0. ``rng`` is only used by mode ``"segments"``.
+    Mode ``"fps"`` is ABDN's extractor: it seeks to t = k / ``sampling.fps`` seconds, which OpenCV
+    turns into frame ``round(t * fps)`` (halves up), and stops at the first seek past the last
+    frame. So index ``round(k * fps / sampling.fps)`` is taken for every k while it is a frame of
+    the video: 240 frames at 29.97 fps give 8 frames, the last 210, since t = 8 s is frame 240. A
+    video shorter than one sampling period gives one frame, index 0. ``rng`` is only used by mode
+    ``"segments"``.
 
     Raises ValueError when ``num_frames < 1`` or ``fps`` is not a positive number.
     """
@@ -169,10 +171,9 @@ def sampled_indices(
 
     if sampling.mode == "fps":
         step = fps / sampling.fps
-        # A tiny tolerance so that t == duration (e.g. 300 frames at 30 fps, t = 10 s) stays outside.
-        count = max(1, math.ceil(n / step - 1e-9))
-        indices = np.minimum(_round_half_up(np.arange(count) * step), n - 1)
-        return indices[: sampling.max_frames]
+        # Enough seeks to pass the end; the first one that lands past the last frame ends the loop.
+        indices = _round_half_up(np.arange(math.floor(n / step) + 2) * step)
+        return indices[indices < n][: sampling.max_frames]
     if sampling.mode == "all":
         return np.arange(n, dtype=np.int64)[: sampling.max_frames]
 

@@ -24,9 +24,11 @@ Rules that hold for both backends:
   requested frame, or a clean end further than that before a requested index, raises
   ``VideoDecodeError``; errors after the last requested frame are never reached, since decoding stops
   there.
-* ``size`` is resized inside the decoder with libswscale's bilinear filter (decord's scale filter uses
-  it by default, the PyAV path asks for it explicitly). For down-scaling swscale widens the bilinear
-  kernel to the scale ratio, so it averages over the source area like an area filter.
+* ``size`` is reached one of two ways (``resize``): ``"bilinear"`` inside the decoder with
+  libswscale's bilinear filter (decord's scale filter uses it by default, the PyAV path asks for it
+  explicitly; the two backends' frames then differ by a few grey levels), or ``"area"``, ABDN's
+  ``cv2.resize(..., INTER_AREA)`` on the frame decoded at its native size (the same frame from
+  either backend).
 * Frames come back as displayed: a display-matrix rotation (phone videos) is applied, so a clip coded
   568x320 with a -90 degree matrix comes back 568 high and 320 wide from either backend.
 """
@@ -41,8 +43,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import cv2
 import numpy as np
 
+from core.choices import RESIZES
 from core.errors import ConfigError, VideoDecodeError
 from core.numeric import is_int
 from core.sampling import Sampling, sampled_indices
@@ -496,14 +500,18 @@ def sample_frames(
     size: int | tuple[int, int] | None = None,
     backend: str = "auto",
     rng: np.random.Generator | None = None,
+    resize: str = "bilinear",
 ) -> Clip:
     """Return the :class:`Clip` of the frames ``sampling`` picks from ``path``.
 
     The indices come from :func:`sampled_indices` with the frame count and average fps of the backend
     that decodes the file; ``rng`` only matters for mode ``"segments"``. ``size`` as in
-    :func:`read_frames`. Raises VideoDecodeError when no backend can decode the frames, and
-    ConfigError for a bad ``size`` or ``backend``.
+    :func:`read_frames`, reached by ``resize`` (see the module docstring). Raises VideoDecodeError
+    when no backend can decode the frames, and ConfigError for a bad ``size``, ``backend`` or
+    ``resize``.
     """
+    if resize not in RESIZES:
+        raise ConfigError(f"unknown resize {resize!r}; choose one of: {', '.join(RESIZES)}")
     plans: dict[tuple[int, float], np.ndarray] = {}
 
     def plan(num_frames: int, fps: float) -> np.ndarray:
@@ -512,6 +520,20 @@ def sample_frames(
             plans[num_frames, fps] = sampled_indices(num_frames, fps, sampling, rng=rng)
         return plans[num_frames, fps]
 
-    decoded = _decode(path, backend, plan, _normalize_size(size))
+    target = _normalize_size(size)
+    decoded = _decode(path, backend, plan, None if resize == "area" else target)
+    frames = decoded.frames
+    if resize == "area" and target is not None:
+        frames = resize_area(frames, target)
     indices = decoded.indices.astype(np.int64)
-    return Clip(decoded.frames, indices, indices / decoded.info.fps, decoded.info)
+    return Clip(frames, indices, indices / decoded.info.fps, decoded.info)
+
+
+def resize_area(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frames`` (N, H, W, 3) uint8 resized to ``size`` (height, width) as ABDN does it:
+    ``cv2.resize`` with ``INTER_AREA``, the aspect ratio not kept."""
+    height, width = size
+    out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    return out

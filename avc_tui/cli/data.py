@@ -18,6 +18,7 @@ from avc_tui.cli.options import (
     InputSize,
     Layout,
     Root,
+    Resize,
     SamplingOpt,
     Split,
     SplitSeed,
@@ -96,6 +97,7 @@ def extract(
     weights: Weights = "imagenet",
     input_size: InputSize = None,
     sampling: SamplingOpt = "fps:1",
+    resize: Resize = "area",
     layout: Layout = "folders",
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
@@ -114,7 +116,8 @@ def extract(
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
                            annotations=annotations)
     spec = ExtractionSpec.create(backbone or control.DEFAULT_BACKBONE, weights=weights,
-                                 input_size=input_size, sampling=Sampling.parse(sampling))
+                                 input_size=input_size, sampling=Sampling.parse(sampling),
+                                 resize=resize)
     cache = FeatureCache(cache_dir or default_cache_dir())
     console.print(dataset.summary())
     if dataset.load_features is not None:

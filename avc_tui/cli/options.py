@@ -39,6 +39,8 @@ InputSize = Annotated[Optional[int], typer.Option(help="Frame size in pixels (de
                                                   "backbone's, 224 for the ABDN five).")]
 SamplingOpt = Annotated[str, typer.Option("--sampling", help="fps:1 (ABDN), uniform:N, "
                                           "segments:N, all, with :max=N for fps/all.")]
+Resize = Annotated[str, typer.Option(help="How frames reach the input size: area (ABDN's OpenCV "
+                                     "INTER_AREA) or bilinear (the decoder's, faster).")]
 CacheDir = Annotated[Optional[Path], typer.Option(help="Feature cache folder (default "
                                                   "$AVC_CACHE_DIR or ~/.cache/avc/features).")]
 Workers = Annotated[Optional[int], typer.Option(help="Decoding worker processes.")]
@@ -62,6 +64,7 @@ def launch_request(
     weights: Weights = "imagenet",
     input_size: InputSize = None,
     sampling: SamplingOpt = "fps:1",
+    resize: Resize = "area",
     reduction: Annotated[Optional[str], typer.Option(
         help="flatten (ABDN) or avg pooling of conv maps, none for heads that attend over "
              "space (default: the head's own).")] = None,
@@ -87,7 +90,7 @@ def launch_request(
     the training protocol (each command adds what to run and where)."""
     return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
                          annotations=annotations, weights=weights, input_size=input_size,
-                         sampling=sampling, reduction=reduction, frames=frames, mask=mask,
+                         sampling=sampling, resize=resize, reduction=reduction, frames=frames, mask=mask,
                          normalize=normalize, head_options=head_options or (), preset=preset,
                          epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          tags=tuple(tags or ()))

@@ -44,6 +44,7 @@ class LaunchRequest:
     weights: str = "imagenet"
     input_size: int | None = None
     sampling: str = "fps:1"
+    resize: str = "area"
     init_seed: int = 0
     reduction: str | None = None
     frames: int | None = None
@@ -131,7 +132,7 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
                             split_seed=request.split_seed, annotations=annotations),
             features=FeatureConfig(backbone, weights=request.weights,
                                    input_size=request.input_size, sampling=sampling,
-                                   init_seed=request.init_seed),
+                                   init_seed=request.init_seed, resize=request.resize),
             head=HeadConfig(head, reduction=request.reduction, frames=request.frames,
                             mask=request.mask, normalize=request.normalize, options=options),
             train=TrainConfig(request.preset, epochs=request.epochs,

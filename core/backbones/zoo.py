@@ -1,5 +1,6 @@
-"""The registered backbones: the ABDN five (VGG16, VGG19, InceptionV3, ResNet50, Xception), small
-fast ones (MobileNetV3-S, TinyCNN), the frames themselves (``pixels``, ``rgb``) and YouTube-8M's
+"""The registered backbones: the ABDN five (VGG16, VGG19, InceptionV3, ResNet50, Xception), the
+other seeds' own (GoogLeNet for soft attention, ResNet34 for GLA), small fast ones (MobileNetV3-S,
+TinyCNN), the frames themselves (``pixels``, ``rgb``) and YouTube-8M's
 precomputed features (``yt8m``).
 
 Each entry builds the whole classification network with random weights and cuts it to the last
@@ -49,6 +50,13 @@ def _inception_trunk(model: nn.Module) -> nn.Module:
         for name, child in model.named_children()
         if name not in {"AuxLogits", "avgpool", "dropout", "fc"}
     ]
+    return nn.Sequential(*keep)
+
+
+def _googlenet_trunk(model: nn.Module) -> nn.Module:
+    # Everything up to inception5b, the last conv map; the auxiliary classifiers and head dropped.
+    keep = [child for name, child in model.named_children()
+            if name not in {"aux1", "aux2", "avgpool", "dropout", "fc"}]
     return nn.Sequential(*keep)
 
 
@@ -180,6 +188,34 @@ register_backbone(
         ),
         hf_hub_id="timm/legacy_xception.tf_in1k",
         in_abdn_grid=True,
+    )
+)
+register_backbone(
+    BackboneSpec(
+        name="googlenet",
+        paper_name="GoogLeNet",
+        # The whole network of torchvision's weight file, auxiliary classifiers included.
+        build=_torchvision_builder("googlenet", aux_logits=True, init_weights=True,
+                                   transform_input=False),
+        trunk=_googlenet_trunk,
+        out_channels=1024,
+        # torchvision's transform_input turns ImageNet-normalised input into (x - 0.5) / 0.5,
+        # what these weights expect: the same as normalising that way directly.
+        mean=INCEPTION_MEAN,
+        std=INCEPTION_STD,
+        weights_url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+        notes="soft attention's CNN (Sharma et al.)",
+    )
+)
+register_backbone(
+    BackboneSpec(
+        name="resnet34",
+        paper_name="ResNet34",
+        build=_torchvision_builder("resnet34"),
+        trunk=_children_trunk(2),  # drop avgpool and fc
+        out_channels=512,
+        weights_url="https://download.pytorch.org/models/resnet34-b627a593.pth",
+        notes="GLA's CNN (Zheng et al.)",
     )
 )
 register_backbone(

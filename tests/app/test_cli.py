@@ -65,7 +65,8 @@ def test_help_lists_every_layout_and_starts_without_torch() -> None:
 def test_models_lists_the_registries() -> None:
     result = avc("models")
     assert result.exit_code == 0
-    for name in ("vgg16", "vgg19", "inceptionv3", "resnet50", "xception", "tinycnn",
+    for name in ("vgg16", "vgg19", "inceptionv3", "resnet50", "xception", "googlenet", "resnet34",
+                 "1024×7×7", "512×7×7", "tinycnn",
                  "cnn-lstm", "cnn-lstm-attention", "cnn-attention-lstm", "abdn", "modern"):
         assert name in result.stdout
 

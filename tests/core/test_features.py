@@ -83,8 +83,10 @@ def test_settings_change_the_key(spec) -> None:
                                            sampling=Sampling("uniform", num_frames=4))
     other_seed = ExtractionSpec.create("tinycnn", weights="none", input_size=32,
                                        sampling=spec.sampling, init_seed=1)
-    keys = {s.key() for s in (spec, other_size, other_sampling, other_seed)}
-    assert len(keys) == 4
+    other_resize = ExtractionSpec.create("tinycnn", weights="none", input_size=32,
+                                         sampling=spec.sampling, resize="bilinear")
+    keys = {s.key() for s in (spec, other_size, other_sampling, other_seed, other_resize)}
+    assert len(keys) == 5
     assert spec.key() == ExtractionSpec.create("tinycnn", weights="none", input_size=32,
                                                sampling=Sampling("fps", fps=1.0)).key()
 

@@ -119,14 +119,14 @@ def test_the_key_is_computed_once_per_spec(weights_file: Path, monkeypatch) -> N
     # The identity and the key are what they were: the weights by content, the settings.
     assert identity == {"format": CACHE_FORMAT, "backbone": "tinycnn",
                         "weights": weights_id("tinycnn", str(weights_file)),
-                        "input_size": 32, "sampling": ONE_FPS.key()}
+                        "input_size": 32, "sampling": ONE_FPS.key(), "resize": "area"}
     assert spec.key().startswith("tinycnn-32-")
     # The remembered key is not a field: specs still compare, hash and print by their settings.
     fresh = ExtractionSpec.create("tinycnn", weights=str(weights_file), input_size=32,
                                   sampling=ONE_FPS)
     assert spec == fresh and hash(spec) == hash(fresh)
     assert [f.name for f in dataclasses.fields(spec)] == [
-        "backbone", "weights", "input_size", "sampling", "init_seed"]
+        "backbone", "weights", "input_size", "sampling", "init_seed", "resize"]
     assert "key" not in repr(spec)
 
 

@@ -32,7 +32,9 @@ def test_configs_load_no_decoder() -> None:
 def test_fps_mode_indices() -> None:
     ucf = sampled_indices(240, 30000 / 1001, ONE_FPS)
     assert ucf.dtype == np.int64
-    assert ucf.tolist() == [0, 30, 60, 90, 120, 150, 180, 210, 239]
+    # ABDN's loop: t = 8 s is frame round(239.76) = 240, past the last frame, so it stops there.
+    assert ucf.tolist() == [0, 30, 60, 90, 120, 150, 180, 210]
+    assert sampled_indices(241, 30000 / 1001, ONE_FPS).tolist()[-1] == 240
     assert sampled_indices(300, 30.0, ONE_FPS).tolist() == list(range(0, 300, 30))  # t = 10 s is the end
     assert sampled_indices(301, 30.0, ONE_FPS).tolist() == list(range(0, 301, 30))
     # 2 fps from 25 fps: steps of 12.5 frames, halves rounded up.
