@@ -313,10 +313,14 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
     with cache.lock(spec):
         todo: list[Path] = []
         seen: set[str] = set()
+        copies: list[Path] = []  # byte-identical to a video decoded in this pass
         for path in paths:
             digest = report.hashes[path]
-            if cache.has(spec, digest) or digest in seen:
+            if cache.has(spec, digest):
                 report.cached += 1
+            elif digest in seen:
+                report.cached += 1
+                copies.append(path)
             else:
                 seen.add(digest)
                 todo.append(path)
@@ -364,6 +368,12 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                     done += 1
                     emit(callbacks, VideoExtracted(done, len(paths), str(fpath),
                                                    maps.shape[0], False))
+    # A copy of an unreadable video is as unreadable, not cached.
+    failed_digests = {report.hashes[p]: error for p, error in report.failed.items()}
+    for path in copies:
+        if report.hashes[path] in failed_digests:
+            report.failed[path] = failed_digests[report.hashes[path]]
+            report.cached -= 1
     for path in report.failed:
         report.hashes.pop(path, None)
     report.seconds = time.perf_counter() - start

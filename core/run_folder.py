@@ -52,6 +52,38 @@ class RunFolder:
                 ("checkpoint", self.best), ("metrics", self.metrics), ("result", self.result),
                 ("log", self.log)]
 
+    def own_files(self) -> list[Path]:
+        """The files in the folder that a run writes: its artifacts and the temporaries of an
+        interrupted write of one (``.checkpoint.pt.<random>.tmp``)."""
+        if not self.path.is_dir():
+            return []
+        names = {path.name for _, path in self.artifacts()}
+        return sorted(p for p in self.path.iterdir() if p.is_file() and not p.is_symlink()
+                      and (p.name in names or _temporary_of(p.name, names)))
+
+    def foreign_files(self) -> list[Path]:
+        """What the folder holds that no run writes (the user's own files and folders)."""
+        if not self.path.is_dir():
+            return []
+        own = set(self.own_files())
+        return sorted(p for p in self.path.iterdir() if p not in own)
+
+    def remove(self) -> list[Path]:
+        """Delete the run's own files, then the folder if nothing else is left in it; returns the
+        deleted files. What the run did not write stays where it is."""
+        removed = self.own_files()
+        for path in removed:
+            path.unlink(missing_ok=True)
+        if self.path.is_dir() and not any(self.path.iterdir()):
+            self.path.rmdir()
+        return removed
+
     def model_checkpoint(self) -> Path:
         """The checkpoint to predict with: ``best.pt`` when the run has one, else the last."""
         return self.best if self.best.is_file() else self.checkpoint
+
+
+def _temporary_of(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is an atomic write's temporary of one of ``names`` (see core/atomic.py)."""
+    return name.startswith(".") and name.endswith(".tmp") and any(
+        name.startswith(f".{own}.") for own in names)

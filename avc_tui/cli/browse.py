@@ -23,6 +23,14 @@ def _one_of(value: str | None, choices, what: str) -> None:
         raise RegistryError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
 
 
+def _spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) with a
+    leading apostrophe, so that it is shown as the text it is (OWASP's CSV injection advice)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def list_experiments(
     status: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (folder) name.")] = None,
@@ -171,6 +179,7 @@ def export(
             columns=["experiment_id", "step", "epoch", "split", "key", "value", "time"])
     if fmt == "csv":
         out.mkdir(parents=True, exist_ok=True)
+        runs = runs.map(_spreadsheet_safe)
         runs.to_csv(out / "experiments.csv", index=False)
         points.to_csv(out / "metrics.csv", index=False)
         console.print(f"wrote {len(runs)} experiments and {len(points)} metric points to "

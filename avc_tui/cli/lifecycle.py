@@ -30,7 +30,8 @@ def resume(
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
-    """Continue a cancelled, lost or failed experiment from its last checkpoint.
+    """Continue a cancelled, lost or failed experiment from its last checkpoint, or start a
+    queued one that a stopped grid left behind.
 
     Its metric history is kept; the epochs after the checkpoint are run again.
     """

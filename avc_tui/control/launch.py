@@ -147,16 +147,20 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
 
 def check_launch(configs: Sequence[ExperimentConfig]) -> Dataset:
     """Check what a run needs from disk before anything is registered: the dataset folder holds
-    videos in its layout, and ImageNet weights asked for are in the local caches. Returns the
-    opened dataset (of the first config; all share it). Raises ``AvcError``."""
-    from core.backbones import find_imagenet_weights, get_backbone_spec
+    videos in its layout, ImageNet weights asked for are in the local caches, and a weights file
+    is there and holds tensors. Returns the opened dataset (of the first config; all share it).
+    Raises ``AvcError``."""
+    from core.backbones import find_imagenet_weights, get_backbone_spec, read_state_dict
     from core.experiment import open_dataset
 
     if not configs:
         raise ConfigError("nothing to launch", hint="choose at least one backbone and one head")
     dataset = open_dataset(configs[0])
     # FeatureConfig sets the weights of backbones without any (frames, given features) to none.
-    for backbone in sorted({c.features.backbone for c in configs
-                            if c.features.weights == "imagenet"}):
-        find_imagenet_weights(get_backbone_spec(backbone))
+    for backbone, weights in sorted({(c.features.backbone, c.features.weights)
+                                     for c in configs}):
+        if weights == "imagenet":
+            find_imagenet_weights(get_backbone_spec(backbone))
+        elif weights != "none":
+            read_state_dict(Path(weights).expanduser())  # a file that is there and holds tensors
     return dataset

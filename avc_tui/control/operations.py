@@ -9,7 +9,6 @@ front end shows that its own way. None of them prints.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 from collections.abc import Callable, Sequence
@@ -44,11 +43,35 @@ def register(registry: Registry, configs: Sequence[ExperimentConfig], *,
              run_dir: str | Path | None = None, runs_root: str | Path | None = None,
              tags: Sequence[str] = ()) -> list[Experiment]:
     """Register every config as a queued experiment, in order; returns the rows."""
-    if run_dir is not None and len(configs) != 1:
-        raise RegistryError("one run folder was given for several experiments",
-                            hint="leave out --out so that each run gets its own folder")
-    return [registry.create(c, run_dir=Path(run_dir).resolve() if run_dir else None,
-                            runs_root=runs_root, tags=tags) for c in configs]
+    if run_dir is not None:
+        if len(configs) != 1:
+            raise RegistryError("one run folder was given for several experiments",
+                                hint="leave out --out so that each run gets its own folder")
+        run_dir = Path(run_dir).expanduser().resolve()
+        check_run_folder(registry, run_dir)
+    return [registry.create(c, run_dir=run_dir, runs_root=runs_root, tags=tags)
+            for c in configs]
+
+
+def check_run_folder(registry: Registry, run_dir: Path) -> None:
+    """Refuse a run folder (``--out``) that another experiment uses or that holds anything but
+    a run's files: a run writes into it and ``avc rm --files`` empties it. Raises
+    ``RegistryError``."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RegistryError(f"--out {run_dir} is a file, not a folder",
+                            hint="give a new or empty folder for the run")
+    owner = registry.with_run_dir(str(run_dir))
+    if owner is not None:
+        raise RegistryError(f"--out {run_dir} is the run folder of experiment {owner.id}",
+                            hint="give a new or empty folder, or leave out --out")
+    foreign = RunFolder(run_dir).foreign_files()
+    own = RunFolder(run_dir).own_files()
+    if foreign or own:
+        shown = ", ".join(p.name for p in (foreign or own)[:3])
+        raise RegistryError(f"--out {run_dir} is not empty ({shown}"
+                            f"{', …' if len(foreign or own) > 3 else ''})",
+                            hint="give a new or empty folder: avc writes its run files there, "
+                                 "and `avc rm --files` removes them")
 
 
 def run_here(registry: Registry, experiment_id: int, *, resume: bool = False,
@@ -136,16 +159,21 @@ def cancel(registry: Registry, experiment_id: int) -> Experiment:
 def requeue_for_resume(registry: Registry, experiment_id: int, *,
                        device: str | None = None) -> Experiment:
     """Queue a cancelled, lost or failed experiment again so that a worker continues it from its
-    last checkpoint; ``device`` (not ``auto``) moves it to another device. Returns the row."""
+    last checkpoint, or take a queued one that no runner started; ``device`` (not ``auto``)
+    moves it to another device. Returns the row."""
     registry.mark_lost()
     row = registry.get(experiment_id)
-    if row.status not in RESUMABLE:
+    if row.status not in (*RESUMABLE, Status.QUEUED):
         raise RegistryError(f"experiment {experiment_id} is {row.status}; only cancelled, "
-                            "lost or failed experiments can be resumed",
+                            "lost, failed or queued experiments can be resumed",
                             hint=f"`avc show {experiment_id}` shows it")
     if device is not None and device != "auto":
         config = registry.config(experiment_id).with_changes(train={"device": device})
         registry.update(experiment_id, config=config.to_dict())
+    if row.status == Status.QUEUED:
+        # Never started (its grid was stopped or killed): it starts now. A runner that still
+        # waits for it finds it no longer queued and skips it.
+        return row
     if not registry.requeue(experiment_id):
         raise RegistryError(f"experiment {experiment_id} changed state meanwhile",
                             hint=f"see `avc show {experiment_id}`")
@@ -155,7 +183,8 @@ def requeue_for_resume(registry: Registry, experiment_id: int, *,
 def delete(registry: Registry, experiment_ids: Sequence[int], *,
            files: bool = False) -> list[Experiment]:
     """Remove experiments (their metrics, artifacts and predictions) from the registry, and with
-    ``files`` their run folders; all of them or none (a missing or running one refuses)."""
+    ``files`` the files their runs wrote (a run folder left empty goes too; anything else in it
+    stays); all of them or none (a missing or running one refuses)."""
     registry.mark_lost()
     rows = [registry.get(i) for i in experiment_ids]
     busy = [r.id for r in rows if r.status == Status.RUNNING]
@@ -164,8 +193,8 @@ def delete(registry: Registry, experiment_ids: Sequence[int], *,
                             hint=f"cancel it first: avc cancel {busy[0]}")
     for row in rows:
         registry.delete(row.id)
-        if files and Path(row.run_dir).is_dir():
-            shutil.rmtree(row.run_dir)
+        if files:
+            RunFolder(row.run_dir).remove()  # only what the run wrote
     return rows
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
@@ -44,8 +44,6 @@ def head_revision() -> str:
 
 def current_revision(connection: Connection) -> str | None:
     """The database's revision; None for a database without avc's tables."""
-    from sqlalchemy import inspect
-
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -57,6 +55,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def refuse_foreign(engine: Engine) -> None:
+    """Raise ``RegistryError`` when a database without avc's schema already holds tables of
+    its own: it belongs to another program, and avc must not add its tables to it. Reads only."""
+    with engine.connect() as connection:
+        if current_revision(connection) is not None:
+            return
+        tables = sorted(inspect(connection).get_table_names())
+    if tables:
+        where = engine.url.database if engine.url.get_backend_name() == "sqlite" else engine.url
+        shown = ", ".join(tables[:3]) + (", …" if len(tables) > 3 else "")
+        raise RegistryError(f"{where} is not an avc registry: it holds other tables ({shown})",
+                            hint="pass --db with an avc registry, or a new file name")
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -42,7 +42,7 @@ from avc_tui.registry.models import (
     PredictionRecord,
     Status,
 )
-from avc_tui.registry.schema import ensure_schema
+from avc_tui.registry.schema import ensure_schema, refuse_foreign
 from core.config import ExperimentConfig
 
 DEFAULT_DB = "experiments.db"
@@ -117,9 +117,12 @@ class Registry:
             self.engine: Engine = create_engine(self.url, future=True)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise RegistryError(f"cannot use the database URL {where}: {exc}") from exc
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
+            # Before the pragmas (WAL changes the file): another program's file stays as it was.
+            refuse_foreign(self.engine)
+            self.engine.dispose()
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
             ensure_schema(self.engine)
         except RegistryError:
             self.engine.dispose()
@@ -181,6 +184,13 @@ class Registry:
             raise RegistryError(f"no experiment {experiment_id} in {_describe(self.url)}",
                                 hint="`avc ls` lists the experiments")
         return row
+
+    def with_run_dir(self, run_dir: str) -> Experiment | None:
+        """The experiment whose run folder is ``run_dir``, if any."""
+        with self.session() as s:
+            return s.scalars(select(Experiment).where(Experiment.run_dir == run_dir)
+                             .options(defer(Experiment.config), defer(Experiment.result))
+                             .limit(1)).first()
 
     def config(self, experiment_id: int) -> ExperimentConfig:
         return ExperimentConfig.from_dict(self.get(experiment_id).config)
@@ -343,17 +353,17 @@ class Registry:
     def mark_lost(self, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
         """Mark running experiments whose worker stopped reporting as ``lost``; returns their ids.
 
-        A worker on this host whose process is gone is lost at once; elsewhere the heartbeat
-        must be older than ``stale_after``.
+        A worker on this host whose process is gone (or is a zombie: it exited and its parent has
+        not collected it) is lost at once; a heartbeat older than ``stale_after`` means lost on
+        any host, since a live worker's heartbeat thread beats every few seconds.
         """
         host = socket.gethostname()
         cutoff = now() - stale_after
         lost = []
         for row in self.list(status=Status.RUNNING, light=True):
-            if row.host == host and row.pid is not None:
-                dead = not _alive(row.pid)  # on this host the process itself tells
-            else:
-                dead = row.heartbeat_at is not None and row.heartbeat_at < cutoff
+            stale = row.heartbeat_at is not None and row.heartbeat_at < cutoff
+            # On this host the process itself tells too.
+            dead = stale or (row.host == host and row.pid is not None and not _alive(row.pid))
             if not dead:
                 continue
             with self.session() as s, s.begin():
@@ -490,10 +500,23 @@ def _reason(exc: DatabaseError) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to collect it (Linux's /proc; False
+    where there is no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (command) state ...": the command may hold spaces and parentheses.
+    fields = stat.rpartition(")")[2].split()
+    return bool(fields) and fields[0] == "Z"

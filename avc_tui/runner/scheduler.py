@@ -7,9 +7,12 @@ once however the jobs interleave.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from avc_tui.registry import Registry, RegistryError, Status
@@ -42,44 +45,64 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
     free = list(slots)
     running: dict[int, tuple[JobHandle, Slot]] = {}
     schedule = Schedule()
-    try:
-        while pending or running:
-            while pending and free:
-                experiment_id = pending.popleft()
-                try:
-                    if resume:
-                        registry.requeue(experiment_id)
-                    row = registry.get(experiment_id)
-                except RegistryError:
-                    continue  # deleted while it waited
-                if row.status != Status.QUEUED:
-                    continue  # cancelled while it waited
-                slot = free.pop(0)
-                job = Job(experiment_id, registry.url, slot, RunFolder(row.run_dir).log,
-                          resume=resume, options=list(options))
-                running[experiment_id] = (executor.submit(job), slot)
-            for experiment_id, (handle, slot) in list(running.items()):
-                code = handle.poll()
-                if code is not None:
-                    schedule.exit_codes[experiment_id] = code
-                    del running[experiment_id]
-                    free.append(slot)
-                    _settle(registry, experiment_id, code)
-            if on_tick is not None:
-                on_tick({i: slot.name for i, (_, slot) in running.items()})
-            if running:
-                time.sleep(poll_seconds)
-    except KeyboardInterrupt:
-        schedule.interrupted = True
-        for experiment_id in pending:  # first, so that a second Ctrl-C leaves nothing queued
-            registry.request_cancel(experiment_id)
-        for handle, _ in running.values():
-            handle.terminate()
-        for experiment_id, (handle, _) in running.items():
-            schedule.exit_codes[experiment_id] = handle.wait()
-            _settle(registry, experiment_id, schedule.exit_codes[experiment_id])
+    with _sigterm_as_interrupt():
+        try:
+            while pending or running:
+                while pending and free:
+                    experiment_id = pending.popleft()
+                    try:
+                        if resume:
+                            registry.requeue(experiment_id)
+                        row = registry.get(experiment_id)
+                    except RegistryError:
+                        continue  # deleted while it waited
+                    if row.status != Status.QUEUED:
+                        continue  # cancelled while it waited
+                    slot = free.pop(0)
+                    job = Job(experiment_id, registry.url, slot, RunFolder(row.run_dir).log,
+                              resume=resume, options=list(options))
+                    running[experiment_id] = (executor.submit(job), slot)
+                for experiment_id, (handle, slot) in list(running.items()):
+                    code = handle.poll()
+                    if code is not None:
+                        schedule.exit_codes[experiment_id] = code
+                        del running[experiment_id]
+                        free.append(slot)
+                        _settle(registry, experiment_id, code)
+                if on_tick is not None:
+                    on_tick({i: slot.name for i, (_, slot) in running.items()})
+                if running:
+                    time.sleep(poll_seconds)
+        except KeyboardInterrupt:
+            schedule.interrupted = True
+            for experiment_id in pending:  # first, so that a second Ctrl-C leaves nothing queued
+                registry.request_cancel(experiment_id)
+            for handle, _ in running.values():
+                handle.terminate()
+            for experiment_id, (handle, _) in running.items():
+                schedule.exit_codes[experiment_id] = handle.wait()
+                _settle(registry, experiment_id, schedule.exit_codes[experiment_id])
     schedule.unstarted = list(pending) if schedule.interrupted else []
     return schedule
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM (a stopped `avc grid` or batch runner) stop the loop as Ctrl-C does, so that
+    the running workers save and the unstarted experiments are cancelled, never left queued.
+    Only the main thread can set signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _settle(registry: Registry, experiment_id: int, code: int) -> None:

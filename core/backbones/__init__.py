@@ -36,6 +36,7 @@ from core.backbones.weights import (
     RANDOM_INIT,
     file_digest,
     find_imagenet_weights,
+    read_state_dict,
     weights_id,
     weights_search_paths,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "build_backbone",
     "extract_maps",
     "feature_shape",
+    "read_state_dict",
     "file_digest",
     "find_imagenet_weights",
     "get_backbone_spec",

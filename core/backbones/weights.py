@@ -107,11 +107,17 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise WeightsUnavailable(f"cannot read weights file {path}: {exc}") from exc
+        # Not PyTorch's own message: it suggests weights_only=False, which runs the file's code.
+        raise WeightsUnavailable(
+            f"cannot read weights file {path}: it is not a file of tensors that loads without "
+            f"running code ({type(exc).__name__})",
+            hint="save the weights as a state dict, torch.save(model.state_dict(), FILE), or "
+                 "pass --weights imagenet or none") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise WeightsUnavailable(f"weights file {path} does not hold a state dict of tensors")
+        raise WeightsUnavailable(f"weights file {path} does not hold a state dict of tensors",
+                                 hint="save it with torch.save(model.state_dict(), FILE)")
     return state
 
 

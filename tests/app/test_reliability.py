@@ -1,0 +1,224 @@
+"""Nothing lost, nothing stuck: run folders that hold the user's files, workers that die with their
+parent alive, grids stopped half way, another program's database, a shared cache's lock file and
+exports opened in a spreadsheet."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from avc_tui import control
+from avc_tui.cli import app
+from avc_tui.registry import Registry, Status, now
+from avc_tui.registry.store import _alive, _zombie
+from avc_tui.runner.devices import Slot
+from avc_tui.runner.scheduler import run_all
+
+FAST = ["-b", "tinycnn", "--weights", "none", "--input-size", "64", "--workers", "0",
+        "--normalize", "video", "--epochs", "2"]
+
+
+def avc(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _one_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], result.stderr
+    assert fragment in lines[0], result.stderr
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_rm_files_deletes_only_what_the_run_wrote(easy_dataset: Path, tmp_path: Path) -> None:
+    db, mine = tmp_path / "experiments.db", tmp_path / "mine"
+    (mine / "notes").mkdir(parents=True)
+    (mine / "precious.txt").write_text("x")
+    before = _tree(mine)
+    common = [easy_dataset, *FAST, "--db", db, "--cache-dir", tmp_path / "cache"]
+    _one_error(avc("run", *common, "--out", mine), "is not empty")
+    assert _tree(mine) == before
+    with Registry(str(db)) as registry:
+        assert registry.count() == 0  # refused before anything was registered
+
+    assert avc("run", *common, "--out", mine / "run").exit_code == 0
+    _one_error(avc("run", *common, "--out", mine / "run"), "run folder of experiment 1")
+    (mine / "run" / "my-plot.png").write_bytes(b"mine")  # the user keeps a file beside the run
+    assert avc("rm", "--files", "1", "--db", db).exit_code == 0
+    assert _tree(mine) == {**before, "run/my-plot.png": b"mine"}
+    with Registry(str(db)) as registry:
+        assert registry.count() == 0
+
+
+def test_a_zombie_and_a_stale_heartbeat_are_lost(tmp_path: Path) -> None:
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while not _zombie(child.pid):  # exited, not yet collected by its parent (us)
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not _alive(child.pid)
+    with Registry(str(tmp_path / "r.db")) as registry:
+        from tests.conftest import _easy_config
+
+        zombie = registry.create(_easy_config(tmp_path), runs_root=tmp_path / "runs")
+        registry.mark_running(zombie.id, device="cpu", pid=child.pid)
+        stale = registry.create(_easy_config(tmp_path), runs_root=tmp_path / "runs")
+        registry.mark_running(stale.id, device="cpu")  # this process: alive, but silent
+        registry.update(stale.id, heartbeat_at=now() - timedelta(minutes=5))
+        assert sorted(registry.mark_lost()) == [zombie.id, stale.id]
+    child.wait()
+
+
+def test_a_worker_killed_under_a_live_parent_is_lost_then_resumes(
+        easy_dataset: Path, easy_config, tmp_path: Path) -> None:
+    """The TUI starts workers through control.start_background and lives on."""
+    options = control.WorkerOptions(0, tmp_path / "cache")
+    with Registry(str(tmp_path / "r.db")) as registry:
+        [row] = control.register(registry, [easy_config(easy_dataset, epochs=15)],
+                                 runs_root=tmp_path / "runs")
+        started = control.start_background(registry, row.id, options=options)
+        deadline = time.monotonic() + 120
+        while registry.get(row.id).epoch < 1:
+            assert time.monotonic() < deadline, registry.get(row.id).error
+            time.sleep(0.2)
+        os.kill(started.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while row.id not in registry.mark_lost():
+            assert time.monotonic() - killed < 10, "not lost within the heartbeat timeout"
+            time.sleep(0.2)
+        control.requeue_for_resume(registry, row.id)
+        assert control.run_here(registry, row.id, resume=True, options=options) == Status.FINISHED
+        assert registry.get(row.id).epoch == 15
+
+
+class _Endless:
+    """A job handle whose worker never ends by itself."""
+
+    pid = 0
+
+    def __init__(self) -> None:
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+    def terminate(self) -> None:
+        self.code = 130
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.code or 0
+
+
+class _Executor:
+    def submit(self, job) -> _Endless:
+        return _Endless()
+
+
+def test_a_stopped_grid_leaves_nothing_queued(tmp_path: Path) -> None:
+    from tests.conftest import _easy_config
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        rows = control.register(registry, [_easy_config(tmp_path, seed=s) for s in range(3)],
+                                runs_root=tmp_path / "runs")
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        schedule = run_all(registry, [r.id for r in rows], _Executor(),
+                           [Slot("cpu", "cpu", {})], poll_seconds=0.05)
+        assert schedule.interrupted and schedule.unstarted == [rows[1].id, rows[2].id]
+        statuses = [registry.get(r.id).status for r in rows]
+        assert Status.QUEUED not in statuses
+        # One killed outright (kill -9) leaves queued rows: `avc resume` takes them.
+        [orphan] = control.register(registry, [_easy_config(tmp_path, seed=9)],
+                                    runs_root=tmp_path / "runs")
+        assert control.requeue_for_resume(registry, orphan.id).status == Status.QUEUED
+
+
+def test_another_programs_sqlite_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("create table notes (body text)")
+        connection.execute("insert into notes values ('keep me')")
+    before = path.read_bytes()
+    _one_error(avc("ls", "--db", path), "is not an avc registry")
+    assert path.read_bytes() == before
+
+
+def test_a_lock_file_that_is_a_link_does_not_truncate_its_target(tmp_path: Path) -> None:
+    from core.features import ExtractionSpec, FeatureCache
+
+    cache = FeatureCache(tmp_path / "cache")
+    spec = ExtractionSpec.create("tinycnn", weights="none", input_size=32)
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    cache.spec_dir(spec).mkdir(parents=True)
+    (cache.spec_dir(spec) / ".lock").symlink_to(target)
+    try:
+        with cache.lock(spec):
+            pass
+    except OSError:
+        pass  # refusing the link is as good as leaving it alone
+    assert target.read_text() == "keep me"
+
+
+def test_csv_exports_do_not_run_as_spreadsheet_formulas(easy_dataset: Path,
+                                                         tmp_path: Path) -> None:
+    db = tmp_path / "experiments.db"
+    with Registry(str(db)) as registry:
+        from tests.conftest import _easy_config
+
+        config = _easy_config(easy_dataset).with_changes(name='=HYPERLINK("http://x","y")')
+        registry.create(config, runs_root=tmp_path / "runs")
+    assert avc("export", tmp_path / "out", "--db", db).exit_code == 0
+    text = (tmp_path / "out" / "experiments.csv").read_text()
+    assert "'=HYPERLINK" in text and ',=HYPERLINK' not in text
+
+
+def test_two_identical_unreadable_videos_are_both_left_out(easy_dataset: Path,
+                                                           tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for name in ("grow", "shrink"):
+        (data / name).mkdir(parents=True)
+        for video in sorted((easy_dataset / name).glob("*.mp4"))[:4]:
+            (data / name / video.name).write_bytes(video.read_bytes())
+        (data / name / "broken.mp4").write_bytes(b"not a video")  # the same bytes twice
+    result = avc("run", data, *FAST, "--skip-unreadable", "--db", tmp_path / "r.db",
+                 "--cache-dir", tmp_path / "cache", "--json")
+    assert result.exit_code == 0, result.output
+    import json
+
+    assert len(json.loads(result.stdout)["unreadable"]) == 2
+
+
+class _NotATensor:
+    """Pickled by reference: loading it would mean importing and running this module's code."""
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint", "pickle"])
+def test_a_bad_weights_file_is_refused_before_anything_is_registered(
+        easy_dataset: Path, tmp_path: Path, content) -> None:
+    weights = tmp_path / "weights.pth"
+    if content == "pickle":
+        import torch
+
+        torch.save({"model": _NotATensor()}, weights)  # an object: code to run on load
+    elif content is not None:
+        weights.write_bytes(content)
+    db = tmp_path / "r.db"
+    result = avc("run", easy_dataset, "-b", "tinycnn", "--weights", weights, "--db", db,
+                 "--out", tmp_path / "run")
+    _one_error(result, "weights")
+    assert "weights_only=False" not in result.output
+    assert not (tmp_path / "run").exists()
+    with Registry(str(db)) as registry:
+        assert registry.count() == 0
