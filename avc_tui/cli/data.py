@@ -26,6 +26,7 @@ from avc_tui.cli.options import (
     Workers,
 )
 from avc_tui.console import ProgressReporter, console
+from core.sampling import Sampling
 
 
 def synth(
@@ -111,7 +112,6 @@ def extract(
     from core.data import load_dataset
     from core.experiment import default_cache_dir
     from core.features import ExtractionSpec, FeatureCache, extract_features
-    from core.sampling import Sampling
 
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
                            annotations=annotations)

@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING
 
 from avc_tui.registry import RESUMABLE, Registry, RegistryError, Status
 from avc_tui.registry.models import Experiment
-from avc_tui.runner.executor import WorkerOptions
+from avc_tui.runner.batch import start_batch
+from avc_tui.runner.devices import Slot, available_devices, plan_slots
+from avc_tui.runner.executor import Job, LocalExecutor, WorkerOptions
+from avc_tui.runner.scheduler import Schedule, run_all
 from core.run_folder import RunFolder
 
+# avc_tui.runner.job (the engine, PyTorch) is imported where a run is executed here, so that the
+# CLI starts without loading PyTorch.
 if TYPE_CHECKING:
-    from avc_tui.runner.devices import Slot
-    from avc_tui.runner.scheduler import Schedule
     from core.config import ExperimentConfig
     from core.data import Dataset
     from core.events import EventCallback
@@ -93,9 +96,6 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
     """Start a detached worker for a queued experiment; it goes on when the caller exits (and
     the caller never keeps a zombie of it). A device set in the config is kept; ``auto`` takes
     the first free slot's."""
-    from avc_tui.runner.devices import Slot, available_devices, plan_slots
-    from avc_tui.runner.executor import Job, LocalExecutor
-
     row = registry.get(experiment_id)
     device = registry.config(experiment_id).train.device
     slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
@@ -113,8 +113,6 @@ def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
                            ) -> Path:
     """Run several queued experiments from a detached batch runner (``avc grid``'s scheduling),
     so they go on when the caller exits; returns the runner's log file."""
-    from avc_tui.runner.batch import start_batch
-
     first, last = experiment_ids[0], experiment_ids[-1]
     log = Path(registry.get(first).run_dir).parent / f"batch-{first}-{last}.log"
     start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args())
@@ -124,8 +122,6 @@ def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
 def job_slots(jobs: int | None = None) -> list[Slot]:
     """Where batch jobs run: one slot per GPU (or ``jobs`` spread over them), else ``jobs`` (one
     by default) on the CPU."""
-    from avc_tui.runner.devices import available_devices, plan_slots
-
     return plan_slots(available_devices(), jobs)
 
 
@@ -134,9 +130,6 @@ def run_batch_here(registry: Registry, experiment_ids: Sequence[int], slots: Seq
                    on_tick: Callable[[dict[int, str]], None] | None = None) -> Schedule:
     """Run queued experiments in worker processes from here, one per slot at a time (see
     :func:`job_slots`), until all have ended or Ctrl-C; returns what happened."""
-    from avc_tui.runner.executor import LocalExecutor
-    from avc_tui.runner.scheduler import run_all
-
     return run_all(registry, experiment_ids, LocalExecutor(), slots, options=options.args(),
                    on_tick=on_tick)
 
