@@ -139,7 +139,7 @@ class LaunchScreen(Screen):
 
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
-        self.query_one("#form-error", Static).update("checking…")
+        self.show_error("checking…")
         self.launch(self.form())
 
     @work(thread=True, exclusive=True, exit_on_error=False)
@@ -150,7 +150,7 @@ class LaunchScreen(Screen):
             control.check_launch(configs)  # the folder holds videos; weights asked for are here
         except AvcError as error:
             message = error.message + (f" ({error.hint})" if error.hint else "")
-            self.app.call_from_thread(self.query_one("#form-error", Static).update, message)
+            self.app.call_from_thread(self.show_error, message)
             return
         registry = self.app.registry
         tags = ["tui"] if len(configs) == 1 else ["tui", "grid"]
@@ -161,10 +161,17 @@ class LaunchScreen(Screen):
             else:  # a batch runner: the runs go on when the TUI closes
                 control.start_batch_background(registry, ids, jobs=jobs)
         except Exception as error:  # noqa: BLE001 - e.g. a run folder that cannot be made
-            self.app.call_from_thread(self.query_one("#form-error", Static).update,
+            self.app.call_from_thread(self.show_error,
                                       f"could not start: {error}")
             return
         self.app.call_from_thread(self.launched, ids)
+
+    def show_error(self, message: str) -> None:
+        """Say what is wrong below the form, scrolled into view (the form is taller than most
+        terminals)."""
+        self.query_one("#form-error", Static).update(message)
+        # The message sits at the bottom of the form: show all of it once it is laid out.
+        self.call_after_refresh(self.query_one(VerticalScroll).scroll_end, animate=False)
 
     def launched(self, ids: list[int]) -> None:
         what = f"experiment {ids[0]}" if len(ids) == 1 else f"{len(ids)} experiments " \
