@@ -74,6 +74,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# A database server that accepts connections and never answers must not hang a command (or the
+# TUI's polling): seconds to connect, and to run one statement. $AVC_DB_TIMEOUT overrides both;
+# a connect_timeout in the URL wins for connecting.
+CONNECT_TIMEOUT = 5
+STATEMENT_TIMEOUT = 30
+
+
+def _server_timeouts(url: str) -> dict[str, Any]:
+    """The driver arguments that bound connecting and each statement on a PostgreSQL server;
+    none for SQLite (its busy timeout bounds the wait for a lock)."""
+    if not url.startswith("postgresql"):
+        return {}
+    override = os.environ.get("AVC_DB_TIMEOUT")
+    connect = float(override) if override else CONNECT_TIMEOUT
+    statement = float(override) if override else STATEMENT_TIMEOUT
+    args: dict[str, Any] = {"options": f"-c statement_timeout={int(statement * 1000)}"}
+    if "connect_timeout=" not in url:
+        args["connect_timeout"] = max(1, int(connect))
+    return args
+
+
 def _describe(url: str) -> str:
     return url.split("///", 1)[1] if url.startswith("sqlite:///") else url.split("@")[-1]
 
@@ -114,7 +135,8 @@ class Registry:
                 raise RegistryError(f"cannot create the registry {path}: "
                                     f"{path.parent} is not a folder")
         try:
-            self.engine: Engine = create_engine(self.url, future=True)
+            self.engine: Engine = create_engine(self.url, future=True,
+                                                connect_args=_server_timeouts(self.url))
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise RegistryError(f"cannot use the database URL {where}: {exc}") from exc
         try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
+from sqlalchemy.exc import OperationalError
+
 from avc_tui.registry import Point, Registry, now
 from core.events import (
     EpochFinished,
@@ -23,6 +25,10 @@ from core.events import (
 
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
+# Points that cannot be written now are kept for the next flush; the last flush of a run retries
+# this long (every RETRY_SECONDS) before it gives up.
+FINAL_FLUSH_PATIENCE = 120.0
+RETRY_SECONDS = 2.0
 
 # The per-epoch record of core.train: "train_<name>" and "val_<name>" are (split, name) points,
 # whatever the name (acc, top5, map, gap, perr, …); these few are named apart.
@@ -71,7 +77,7 @@ class RegistryRecorder:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=self.heartbeat_seconds + 1)
-        self.flush()
+        self.flush(patience=FINAL_FLUSH_PATIENCE)
 
     def __call__(self, event: Event) -> None:
         stamp = now()
@@ -106,14 +112,32 @@ class RegistryRecorder:
         with self._lock:
             self._buffer.append(point)
 
-    def flush(self) -> None:
-        """Write buffered points (one transaction) and heartbeat."""
+    def flush(self, *, patience: float = 0.0) -> None:
+        """Write buffered points (one transaction) and heartbeat. A registry that cannot take
+        them now (another process holds SQLite's write lock past its busy timeout, a server
+        that does not answer) keeps them buffered for the next flush rather than failing the
+        run; with ``patience`` it retries for that many seconds, then raises."""
         with self._lock:
             points, self._buffer = self._buffer, []
             self._last_flush = time.monotonic()
-        self.written += self.registry.add_points(self.experiment_id, points)
-        if self.registry.heartbeat(self.experiment_id, epoch=self._epoch or None):
-            self.cancel_requested = True
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.written += self.registry.add_points(self.experiment_id, points)
+                break
+            except OperationalError:
+                if time.monotonic() >= deadline:
+                    with self._lock:
+                        self._buffer[:0] = points  # kept, in order, for the next flush
+                    if patience:
+                        raise
+                    return
+                time.sleep(min(RETRY_SECONDS, max(0.0, deadline - time.monotonic())))
+        try:
+            if self.registry.heartbeat(self.experiment_id, epoch=self._epoch or None):
+                self.cancel_requested = True
+        except OperationalError:
+            pass  # the heartbeat thread beats again in a few seconds
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):

@@ -222,3 +222,47 @@ def test_a_bad_weights_file_is_refused_before_anything_is_registered(
     assert not (tmp_path / "run").exists()
     with Registry(str(db)) as registry:
         assert registry.count() == 0
+
+
+def test_a_server_that_never_answers_is_an_error_not_a_hang(monkeypatch) -> None:
+    pytest.importorskip("psycopg")
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the kernel accepts the connection; nothing ever answers it
+    monkeypatch.setenv("AVC_DB_TIMEOUT", "2")
+    started = time.monotonic()
+    try:
+        result = avc("ls", "--db", f"postgresql+psycopg://avc@127.0.0.1:{silent.getsockname()[1]}"
+                                   "/registry")
+    finally:
+        silent.close()
+    assert time.monotonic() - started < 20
+    _one_error(result, "cannot open the registry")
+
+
+def test_metric_writes_that_meet_a_locked_registry_are_kept_and_retried(
+        tmp_path: Path, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from avc_tui.registry import Point
+    from avc_tui.runner.recorder import RegistryRecorder
+    from tests.conftest import _easy_config
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = registry.create(_easy_config(tmp_path), runs_root=tmp_path / "runs")
+        real = registry.add_points
+        failures = iter([True, True])
+
+        def locked_twice(experiment_id, points):
+            if next(failures, False):
+                raise OperationalError("INSERT", {}, Exception("database is locked"))
+            return real(experiment_id, points)
+
+        monkeypatch.setattr(registry, "add_points", locked_twice)
+        recorder = RegistryRecorder(registry, row.id)
+        for step in range(3):
+            recorder._add(Point(step, 1, "train", "step_loss", 1.0, now()))
+            recorder.flush()  # the first two meet the lock: nothing raised, nothing lost
+        assert [p.step for p in registry.points(row.id)] == [0, 1, 2]
