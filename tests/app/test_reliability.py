@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -132,9 +131,13 @@ def test_a_stopped_grid_leaves_nothing_queued(tmp_path: Path) -> None:
     with Registry(str(tmp_path / "r.db")) as registry:
         rows = control.register(registry, [_easy_config(tmp_path, seed=s) for s in range(3)],
                                 runs_root=tmp_path / "runs")
-        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+        def stop(running: dict[int, str]) -> None:  # `kill PID` once the first job runs
+            if running:
+                os.kill(os.getpid(), signal.SIGTERM)
+
         schedule = run_all(registry, [r.id for r in rows], _Executor(),
-                           [Slot("cpu", "cpu", {})], poll_seconds=0.05)
+                           [Slot("cpu", "cpu", {})], on_tick=stop, poll_seconds=0.05)
         assert schedule.interrupted and schedule.unstarted == [rows[1].id, rows[2].id]
         statuses = [registry.get(r.id).status for r in rows]
         assert Status.QUEUED not in statuses
