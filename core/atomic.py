@@ -80,7 +80,8 @@ def remove_leftovers(path: str | Path) -> list[Path]:
     for candidate in candidates:
         name = candidate.name
         random_part = name[len(prefix) : -len(_TEMP_SUFFIX)]
-        # The random part is hex, without a dot; with one it belongs to a longer name ("a.mp4.json").
+        # The random part is hex, without a dot; with a dot it belongs to a longer name
+        # ("a.mp4.json").
         ours = name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)
         if ours and random_part and "." not in random_part:
             candidate.unlink(missing_ok=True)

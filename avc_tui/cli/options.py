@@ -90,8 +90,8 @@ def launch_request(
     the training protocol (each command adds what to run and where)."""
     return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
                          annotations=annotations, weights=weights, input_size=input_size,
-                         sampling=sampling, resize=resize, reduction=reduction, frames=frames, mask=mask,
-                         normalize=normalize, head_options=head_options or (), preset=preset,
+                         sampling=sampling, resize=resize, reduction=reduction, frames=frames,
+                         mask=mask, normalize=normalize, head_options=head_options or (), preset=preset,
                          epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          tags=tuple(tags or ()))
 
@@ -136,7 +136,8 @@ def with_options(**groups: Callable[..., Any]):
     return decorate
 
 
-def _resolved_parameters(function: Callable[..., Any], exclude: frozenset[str] | set[str] = frozenset()
+def _resolved_parameters(function: Callable[..., Any],
+                         exclude: frozenset[str] | set[str] = frozenset()
                          ) -> list[inspect.Parameter]:
     """``function``'s parameters with their annotations evaluated (``Annotated`` kept), as
     keyword parameters."""
