@@ -37,6 +37,12 @@ def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, a
             console.print(f"[yellow]cancelled[/] at epoch {row.epoch}; continue with "
                           f"`avc resume {row.id}`", highlight=False)
         raise typer.Exit(130)
+    if status not in (Status.FINISHED, Status.CANCELLED, Status.FAILED):
+        err_console.print(f"[bold red]error:[/] experiment {row.id} was started by another "
+                          f"worker meanwhile (it is {row.status})", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]hint:[/] follow it with `avc show {row.id}` or `avc tui`",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     if status == Status.FAILED:
         if not as_json:
             err_console.print(f"[bold red]error:[/] experiment {row.id} failed: "

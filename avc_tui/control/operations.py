@@ -184,10 +184,18 @@ def delete(registry: Registry, experiment_ids: Sequence[int], *,
     if busy:
         raise RegistryError(f"experiment {busy[0]} is running",
                             hint=f"cancel it first: avc cancel {busy[0]}")
+    kept: list[str] = []
     for row in rows:
         registry.delete(row.id)
         if files:
-            RunFolder(row.run_dir).remove()  # only what the run wrote
+            try:
+                RunFolder(row.run_dir).remove()  # only what the run wrote
+            except OSError as error:
+                kept.append(f"{row.run_dir} ({error.strerror or error})")
+    if kept:
+        raise RegistryError(f"experiments {', '.join(str(r.id) for r in rows)} were removed, "
+                            f"but not all of their files: {'; '.join(kept)}",
+                            hint="remove what is left by hand")
     return rows
 
 

@@ -57,13 +57,19 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
+AVC_TABLES = frozenset({"alembic_version", "experiments", "metric_points", "artifacts",
+                        "predictions"})
+
+
 def refuse_foreign(engine: Engine) -> None:
     """Raise ``RegistryError`` when a database without avc's schema already holds tables of
     its own: it belongs to another program, and avc must not add its tables to it. Reads only."""
     with engine.connect() as connection:
         if current_revision(connection) is not None:
             return
-        tables = sorted(inspect(connection).get_table_names())
+        tables = sorted(set(inspect(connection).get_table_names()) - AVC_TABLES)
+    # avc's own tables without a revision yet: another avc process is creating the registry
+    # right now (SQLite commits each CREATE TABLE), or one was killed doing it.
     if tables:
         where = engine.url.database if engine.url.get_backend_name() == "sqlite" else engine.url
         shown = ", ".join(tables[:3]) + (", …" if len(tables) > 3 else "")

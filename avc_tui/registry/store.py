@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from avc_tui.registry.errors import RegistryError
@@ -89,7 +90,11 @@ def _server_timeouts(url: str) -> dict[str, Any]:
     override = os.environ.get("AVC_DB_TIMEOUT")
     connect = float(override) if override else CONNECT_TIMEOUT
     statement = float(override) if override else STATEMENT_TIMEOUT
-    args: dict[str, Any] = {"options": f"-c statement_timeout={int(statement * 1000)}"}
+    # connect_args replace the URL's own options (and libpq's PGOPTIONS): keep them, add ours.
+    given = make_url(url).query.get("options") or os.environ.get("PGOPTIONS") or ""
+    given = " ".join(given) if isinstance(given, tuple) else given
+    args: dict[str, Any] = {
+        "options": f"{given} -c statement_timeout={int(statement * 1000)}".strip()}
     if "connect_timeout=" not in url:
         args["connect_timeout"] = max(1, int(connect))
     return args

@@ -15,6 +15,11 @@ from typing import Protocol
 from avc_tui.runner.devices import Slot
 
 
+# A worker's exit status when another worker started its experiment first (a resume racing a
+# grid that still had it queued): that other worker owns the experiment's state.
+EXIT_TAKEN = 75
+
+
 @dataclass(frozen=True)
 class WorkerOptions:
     """How a worker runs its experiment: decoding processes, feature cache, unreadable videos."""

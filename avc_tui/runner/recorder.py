@@ -75,9 +75,11 @@ class RegistryRecorder:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.heartbeat_seconds + 1)
-        self.flush(patience=FINAL_FLUSH_PATIENCE)
+        try:  # beating on while the last points wait for a locked registry
+            self.flush(patience=FINAL_FLUSH_PATIENCE)
+        finally:
+            self._stop.set()
+            self._thread.join(timeout=self.heartbeat_seconds + 1)
 
     def __call__(self, event: Event) -> None:
         stamp = now()

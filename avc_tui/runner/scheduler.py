@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from avc_tui.registry import Registry, RegistryError, Status
 from avc_tui.runner.devices import Slot
-from avc_tui.runner.executor import Executor, Job, JobHandle
+from avc_tui.runner.executor import EXIT_TAKEN, Executor, Job, JobHandle
 from core.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
@@ -75,6 +75,7 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                     time.sleep(poll_seconds)
         except KeyboardInterrupt:
             schedule.interrupted = True
+            _ignore_sigterm()  # a second one must not cut the cleanup short
             for experiment_id in pending:  # first, so that a second Ctrl-C leaves nothing queued
                 registry.request_cancel(experiment_id)
             for handle, _ in running.values():
@@ -101,12 +102,19 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _ignore_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def _settle(registry: Registry, experiment_id: int, code: int) -> None:
     """A worker that died without recording its end (killed, crashed in C code) is lost."""
+    if code == EXIT_TAKEN:
+        return  # another worker runs the experiment: its state is that worker's
     try:
         status = registry.get(experiment_id).status
     except RegistryError:

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from avc_tui.registry import Registry, Status
-from avc_tui.runner.executor import WorkerOptions
+from avc_tui.runner.executor import EXIT_TAKEN, WorkerOptions
 from avc_tui.runner.job import execute
 
 EXIT_CODES = {Status.FINISHED: 0, Status.FAILED: 1, Status.CANCELLED: 130}
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                          num_workers=options.workers,
                          cache_dir=str(options.cache_dir) if options.cache_dir else None,
                          skip_unreadable=options.skip_unreadable)
-    return EXIT_CODES[status]
+    return EXIT_CODES.get(status, EXIT_TAKEN)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ class AvcApp(App):
         except AvcError as error:
             self.notify(error.message, severity="warning")
             return
+        except Exception as error:  # noqa: BLE001 - a database that does not answer: shown
+            self.notify(f"cannot cancel experiment {experiment_id}: {error}", severity="error")
+            return
         self.notify(f"experiment {experiment_id}: cancel requested")
 
     def resume_experiment(self, experiment_id: int) -> None:
@@ -67,6 +70,9 @@ class AvcApp(App):
             control.delete(self.registry, [experiment_id])
         except AvcError as error:
             self.notify(error.message, severity="warning")
+            return False
+        except Exception as error:  # noqa: BLE001 - a database that does not answer: shown
+            self.notify(f"cannot delete experiment {experiment_id}: {error}", severity="error")
             return False
         self.notify(f"experiment {experiment_id} deleted")
         return True

@@ -269,3 +269,48 @@ def test_metric_writes_that_meet_a_locked_registry_are_kept_and_retried(
             recorder._add(Point(step, 1, "train", "step_loss", 1.0, now()))
             recorder.flush()  # the first two meet the lock: nothing raised, nothing lost
         assert [p.step for p in registry.points(row.id)] == [0, 1, 2]
+
+
+def test_a_registry_half_created_by_another_process_is_not_foreign(tmp_path: Path) -> None:
+    """SQLite commits each CREATE TABLE of a new registry before its schema revision: another
+    avc process opening it in between sees avc's tables without a revision, not a stranger's."""
+    from sqlalchemy import create_engine
+
+    from avc_tui.registry.errors import RegistryError
+    from avc_tui.registry.models import Base
+    from avc_tui.registry.schema import refuse_foreign
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'half.db'}")
+    Base.metadata.create_all(engine)  # the tables, no alembic_version yet
+    refuse_foreign(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("create table notes (body text)")
+    with pytest.raises(RegistryError, match=r"not an avc registry: it holds other tables \(notes\)"):
+        refuse_foreign(engine)
+    engine.dispose()
+
+
+def test_the_statement_timeout_keeps_the_urls_own_server_options(monkeypatch) -> None:
+    from avc_tui.registry.store import _server_timeouts
+
+    monkeypatch.delenv("AVC_DB_TIMEOUT", raising=False)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    args = _server_timeouts("postgresql+psycopg://u@h/db?options=-csearch_path%3Davc")
+    assert args["options"] == "-csearch_path=avc -c statement_timeout=30000"
+    assert args["connect_timeout"] == 5
+    assert "connect_timeout" not in _server_timeouts("postgresql+psycopg://u@h/db?connect_timeout=9")
+    assert _server_timeouts("sqlite:///x.db") == {}
+
+
+def test_a_worker_that_finds_its_experiment_taken_leaves_it_alone(tmp_path: Path) -> None:
+    from avc_tui.runner.executor import EXIT_TAKEN
+    from avc_tui.runner.scheduler import _settle
+    from tests.conftest import _easy_config
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = registry.create(_easy_config(tmp_path), runs_root=tmp_path / "runs")
+        registry.mark_running(row.id, device="cpu")  # the worker that won
+        _settle(registry, row.id, EXIT_TAKEN)
+        assert registry.get(row.id).status == Status.RUNNING
+        _settle(registry, row.id, -9)
+        assert registry.get(row.id).status == Status.LOST
