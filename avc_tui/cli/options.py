@@ -91,8 +91,8 @@ def launch_request(
     return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
                          annotations=annotations, weights=weights, input_size=input_size,
                          sampling=sampling, resize=resize, reduction=reduction, frames=frames,
-                         mask=mask, normalize=normalize, head_options=head_options or (), preset=preset,
-                         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                         mask=mask, normalize=normalize, head_options=head_options or (),
+                         preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          tags=tuple(tags or ()))
 
 

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, defer, sessionmaker
 from avc_tui.registry.errors import RegistryError
 from avc_tui.registry.models import (
     ACTIVE,
+    RESUMABLE,
     STATUSES,
     Artifact,
     Experiment,
@@ -196,7 +197,8 @@ class Registry:
             s.add(row)
             s.flush()
             if run_dir is None:
-                base = Path(runs_root).expanduser().resolve() / f"{row.id:04d}-{row.backbone}-{row.head}"
+                base = (Path(runs_root).expanduser().resolve()
+                        / f"{row.id:04d}-{row.backbone}-{row.head}")
                 folder, n = base, 1
                 while folder.exists():  # a folder left from another registry: never clobber it
                     n += 1
@@ -326,7 +328,7 @@ class Registry:
     def requeue(self, experiment_id: int) -> bool:
         """Queue a cancelled, lost or failed experiment again (to resume it); False when it is in
         another state by now."""
-        return self._transition(experiment_id, (Status.CANCELLED, Status.LOST, Status.FAILED), status=Status.QUEUED)
+        return self._transition(experiment_id, RESUMABLE, status=Status.QUEUED)
 
     def _transition(self, experiment_id: int, from_states: Sequence[str], **values: Any) -> bool:
         """Compare-and-set: update the row only while its status is one of ``from_states``."""

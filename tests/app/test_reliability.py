@@ -285,7 +285,7 @@ def test_a_registry_half_created_by_another_process_is_not_foreign(tmp_path: Pat
     refuse_foreign(engine)
     with engine.begin() as connection:
         connection.exec_driver_sql("create table notes (body text)")
-    with pytest.raises(RegistryError, match=r"not an avc registry: it holds other tables \(notes\)"):
+    with pytest.raises(RegistryError, match=r"not an avc registry: it holds other tables"):
         refuse_foreign(engine)
     engine.dispose()
 
