@@ -6,6 +6,9 @@ from __future__ import annotations
 REDUCTIONS = ("flatten", "avg", "none")
 # Feature normalisation: none (ABDN), z-score over the dataset, or centred per video then z-score.
 NORMALIZATIONS = ("none", "dataset", "video")
+# The validation metric a run's checkpoint is selected by, by task, under its key in the epoch
+# record: top-1 accuracy, or mAP for multi-label data.
+SELECTION_KEYS = {"single-label": "acc", "multi-label": "map"}
 # How frames are brought to the CNN's input size: OpenCV's area interpolation on the decoded frame
 # (ABDN's cv2.resize INTER_AREA), or the decoder's own bilinear scaling (faster, not ABDN's).
 RESIZES = ("area", "bilinear")

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from core.choices import SELECTION_KEYS
+
 
 @dataclass
 class Metrics:
@@ -33,7 +35,7 @@ class Metrics:
     @property
     def score(self) -> float:
         """What model selection maximises: top-1 accuracy, or mAP for multi-label data."""
-        return self.extra["map"] if self.task == "multi-label" else self.top1
+        return self.summary()[SELECTION_KEYS[self.task]]
 
     def summary(self, prefix: str = "") -> dict[str, float]:
         return {f"{prefix}loss": self.loss, f"{prefix}acc": self.top1, f"{prefix}top5": self.top5,

@@ -28,9 +28,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from avc_tui.registry.errors import RegistryError
@@ -45,6 +44,7 @@ from avc_tui.registry.models import (
     Status,
 )
 from avc_tui.registry.schema import ensure_schema, refuse_foreign
+from core.choices import SELECTION_KEYS
 from core.config import ExperimentConfig
 
 DEFAULT_DB = "experiments.db"
@@ -115,15 +115,6 @@ class Point:
     key: str
     value: float
     time: datetime
-
-
-# The validation metric a multi-label run's checkpoint is selected by (core's Metrics.score).
-MULTI_LABEL_SELECTION = "map"
-
-
-def selection_key(multilabel: bool) -> str:
-    """The metric key a run is selected by: ``map`` for multi-label runs, else ``acc``."""
-    return MULTI_LABEL_SELECTION if multilabel else "acc"
 
 
 class Registry:
@@ -445,8 +436,9 @@ class Registry:
         base = select(MetricPoint.value).where(MetricPoint.experiment_id == experiment_id)
         loss = one(base.where(MetricPoint.key == "loss", MetricPoint.split == "train")
                    .order_by(MetricPoint.id.desc()).limit(1))
-        key = selection_key(one(base.where(MetricPoint.key == MULTI_LABEL_SELECTION,
-                                           MetricPoint.split == "val").limit(1)) is not None)
+        key = SELECTION_KEYS["multi-label"]  # recorded only by multi-label runs
+        if one(base.where(MetricPoint.key == key, MetricPoint.split == "val").limit(1)) is None:
+            key = SELECTION_KEYS["single-label"]
         acc = one(base.where(MetricPoint.key == key, MetricPoint.split == "val")
                   .order_by(MetricPoint.id.desc()).limit(1))
         best = one(select(func.max(MetricPoint.value)).where(

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from avc_tui.registry import Registry, Status, now
 from avc_tui.registry.models import Experiment
-from avc_tui.registry.store import MULTI_LABEL_SELECTION
+from core.choices import SELECTION_KEYS
 from core.run_folder import RunFolder
 
 DASHBOARD_LIMIT = 1000
 # The curves: loss, and the metric a run is selected by (accuracy, or mAP for multi-label runs).
-CURVE_KEYS = ("loss", "acc", MULTI_LABEL_SELECTION)
+CURVE_KEYS = ("loss", *SELECTION_KEYS.values())
 
 
 @dataclass
