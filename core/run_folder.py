@@ -61,13 +61,6 @@ class RunFolder:
         return sorted(p for p in self.path.iterdir() if p.is_file() and not p.is_symlink()
                       and (p.name in names or _temporary_of(p.name, names)))
 
-    def foreign_files(self) -> list[Path]:
-        """What the folder holds that no run writes (the user's own files and folders)."""
-        if not self.path.is_dir():
-            return []
-        own = set(self.own_files())
-        return sorted(p for p in self.path.iterdir() if p not in own)
-
     def remove(self) -> list[Path]:
         """Delete the run's own files, then the folder if nothing else is left in it; returns the
         deleted files. What the run did not write stays where it is."""

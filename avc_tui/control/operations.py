@@ -57,9 +57,8 @@ def register(registry: Registry, configs: Sequence[ExperimentConfig], *,
 
 
 def check_run_folder(registry: Registry, run_dir: Path) -> None:
-    """Refuse a run folder (``--out``) that another experiment uses or that holds anything but
-    a run's files: a run writes into it and ``avc rm --files`` empties it. Raises
-    ``RegistryError``."""
+    """Refuse a run folder (``--out``) that another experiment uses or that is not empty: a run
+    writes into it and ``avc rm --files`` empties it. Raises ``RegistryError``."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RegistryError(f"--out {run_dir} is a file, not a folder",
                             hint="give a new or empty folder for the run")
@@ -67,12 +66,11 @@ def check_run_folder(registry: Registry, run_dir: Path) -> None:
     if owner is not None:
         raise RegistryError(f"--out {run_dir} is the run folder of experiment {owner.id}",
                             hint="give a new or empty folder, or leave out --out")
-    foreign = RunFolder(run_dir).foreign_files()
-    own = RunFolder(run_dir).own_files()
-    if foreign or own:
-        shown = ", ".join(p.name for p in (foreign or own)[:3])
+    present = sorted(run_dir.iterdir()) if run_dir.is_dir() else []
+    if present:
+        shown = ", ".join(p.name for p in present[:3])
         raise RegistryError(f"--out {run_dir} is not empty ({shown}"
-                            f"{', …' if len(foreign or own) > 3 else ''})",
+                            f"{', …' if len(present) > 3 else ''})",
                             hint="give a new or empty folder: avc writes its run files there, "
                                  "and `avc rm --files` removes them")
 
@@ -208,7 +206,7 @@ def model_checkpoint(model: str, db: str | None = None) -> Path:
     """The checkpoint behind ``model``: a registry experiment id, a run folder or a checkpoint
     file (``best.pt`` of a run folder when it has one, else its last ``checkpoint.pt``)."""
     checkpoint = Path(model)
-    if model.isdigit() and not checkpoint.exists():
+    if is_experiment_id(model):
         with Registry(db, create=False) as registry:
             checkpoint = Path(registry.get(int(model)).run_dir)
     if checkpoint.is_dir():
