@@ -13,6 +13,7 @@ Decoding and preprocessing run in DataLoader worker processes, overlapped with t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -289,6 +290,12 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
+def _decoder_started(run_pid: int, worker_id: int) -> None:
+    """In each decoding worker: end with the run that started it, even when the run is killed
+    (the worker's parent is the fork server, which would keep it alive)."""
+    exit_with(run_pid)
+
+
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2)))
 
@@ -338,6 +345,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 shuffle=False, num_workers=min(workers, len(todo)),
                 prefetch_factor=4 if workers > 0 else None,
                 multiprocessing_context=_worker_context() if workers > 0 else None,
+                worker_init_fn=functools.partial(_decoder_started, os.getpid()),
                 pin_memory=dev.type == "cuda", persistent_workers=False,
             )
             packer = _FramePacker(backbone, dev, batch_frames)

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -314,3 +315,55 @@ def test_a_worker_that_finds_its_experiment_taken_leaves_it_alone(tmp_path: Path
         assert registry.get(row.id).status == Status.RUNNING
         _settle(registry, row.id, -9)
         assert registry.get(row.id).status == Status.LOST
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for whoever reaps in this container)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table in /proc")
+def test_a_worker_killed_mid_extraction_leaves_no_decoder_behind(easy_dataset: Path,
+                                                                 tmp_path: Path) -> None:
+    """Decoding workers are children of the fork server, not of the run: they must still end."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "avc_tui", "extract", str(easy_dataset), "-b", "resnet50",
+         "--weights", "none", "--workers", "2", "--cache-dir", str(tmp_path / "cache")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, decoders = time.monotonic() + 120, []
+    while not decoders:  # the fork server and the workers it forked
+        assert run.poll() is None and time.monotonic() < deadline, "extraction never started"
+        servers = _children(run.pid)
+        decoders = [w for s in servers for w in _children(s)]
+        time.sleep(0.1)
+    family = [*servers, *decoders]
+    run.kill()
+    run.wait()
+    killed = time.monotonic()
+    try:
+        while [pid for pid in family if _running(pid)]:
+            assert time.monotonic() - killed < 15, f"still running: {family}"
+            time.sleep(0.2)
+    finally:  # a failure must not leave them to the rest of the suite
+        for pid in family:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
