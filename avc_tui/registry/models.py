@@ -106,6 +106,16 @@ class Experiment(Base):
     )
 
 
+class IdCounter(Base):
+    """The highest id ever given out per table (``experiments``): new ids come after it, so an
+    id is never reused after its experiment is removed."""
+
+    __tablename__ = "id_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
 class MetricPoint(Base):
     """One value of one metric (``key``) at a step of an experiment; ``split`` is train/val/test."""
 

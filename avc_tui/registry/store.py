@@ -39,6 +39,7 @@ from avc_tui.registry.models import (
     STATUSES,
     Artifact,
     Experiment,
+    IdCounter,
     MetricPoint,
     PredictionRecord,
     Status,
@@ -185,6 +186,10 @@ class Registry:
             epochs=config.train.epochs, versions={}, cancel_requested=False, epoch=0,
         )
         with self.session() as s, s.begin():
+            # The counter's row lock (SQLite: the write lock) serialises concurrent creators.
+            counter = IdCounter.name == Experiment.__tablename__
+            s.execute(update(IdCounter).where(counter).values(value=IdCounter.value + 1))
+            row.id = s.scalar(select(IdCounter.value).where(counter))
             s.add(row)
             s.flush()
             if run_dir is None:

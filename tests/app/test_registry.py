@@ -26,7 +26,7 @@ def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         for table in ("predictions", "artifacts", "metric_points", "experiments",
-                      "alembic_version"):
+                      "id_counters", "alembic_version"):
             connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     engine.dispose()
 
@@ -125,6 +125,18 @@ def test_artifacts_predictions_and_delete(url: str, tmp_path: Path) -> None:
         assert registry.predictions(e) == []
 
 
+def test_an_id_is_never_given_to_a_second_experiment(url: str, tmp_path: Path) -> None:
+    with Registry(url) as registry:
+        first, newest = (registry.create(config(), runs_root=tmp_path).id for _ in range(2))
+        registry.delete(newest)
+        again = registry.create(config(), runs_root=tmp_path).id
+        assert again > newest > first
+        registry.delete(again)
+        registry.delete(first)
+    with Registry(url) as registry:  # nor after reopening an emptied registry
+        assert registry.create(config(), runs_root=tmp_path).id > again
+
+
 def test_cancel_requests(url: str, tmp_path: Path) -> None:
     with Registry(url) as registry:
         queued = registry.create(config(), runs_root=tmp_path).id
@@ -192,6 +204,7 @@ def test_old_schema_is_upgraded(tmp_path: Path) -> None:
         assert (row.name, row.epoch, row.cancel_requested) == ("old", 60, False)
         registry.add_prediction(1, {"video": "v.mp4", "top": [{"class": "a",
                                                                "probability": 1.0}]})
+        assert registry.create(config(), runs_root=tmp_path).id == 2  # after the old ones
     with sqlite3.connect(tmp_path / "old.db") as connection:
         [(version,)] = connection.execute("SELECT version_num FROM alembic_version")
     assert version == head_revision()
