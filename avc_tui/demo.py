@@ -16,6 +16,7 @@ from pathlib import Path
 
 from avc_tui import control
 from avc_tui.console import ProgressReporter, console, grid_table, markdown_grid
+from avc_tui.formatting import error_and_hint
 from avc_tui.registry import Registry, Status
 from core.backbones import BACKBONES, backbone_names, get_backbone_spec
 from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
@@ -55,10 +56,10 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
                                                                         directory / "cache"))
             row = registry.get(row.id)
             if status != Status.FINISHED:
-                last = (row.error or "").strip().splitlines()[-1:] or [status]
+                gist, hint = error_and_hint(row.error)
                 registry.close()
-                raise AvcError(f"demo run {row.id} ({backbone} {head}) {status}: {last[0]}",
-                               hint=f"see `avc show {row.id}`")
+                raise AvcError(f"demo run {row.id} ({backbone} {head}) {status}: "
+                               f"{gist or status}", hint=hint or f"see `avc show {row.id}`")
             result = row.result
             test = result["test"]
             accuracy = test["top1"]

@@ -9,6 +9,7 @@ import math
 from datetime import timedelta
 
 from avc_tui.registry.models import Status
+from core.errors import AvcError
 
 STATUS_STYLE = {Status.QUEUED: "dim", Status.RUNNING: "bold cyan", Status.FINISHED: "green",
                 Status.FAILED: "red", Status.CANCELLED: "yellow", Status.LOST: "magenta"}
@@ -28,8 +29,26 @@ def fmt_duration(seconds: float | None) -> str:
     return str(timedelta(seconds=int(seconds)))
 
 
+def stored_error(error: AvcError) -> str:
+    """How a failed run's expected error is kept in the registry: its message, and its hint on a
+    second line (``hint: ...``)."""
+    return error.message + (f"\n{HINT_PREFIX}{error.hint}" if error.hint else "")
+
+
+HINT_PREFIX = "hint: "
+
+
 def error_gist(text: str | None) -> str:
     """The line of a stored error that says what went wrong: the last line of a traceback, else
     the first line."""
+    return error_and_hint(text)[0]
+
+
+def error_and_hint(text: str | None) -> tuple[str, str | None]:
+    """A stored error's gist (see :func:`error_gist`) and its hint line, if it has one."""
     lines = [line for line in (text or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines and lines[0].startswith("Traceback") else (lines[0] if lines else "")
+    if lines and lines[0].startswith("Traceback"):
+        return lines[-1], None
+    hint = next((line[len(HINT_PREFIX):] for line in lines[1:] if line.startswith(HINT_PREFIX)),
+                None)
+    return (lines[0] if lines else ""), hint

@@ -34,10 +34,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from exc
+        # Not PyTorch's own message: it suggests weights_only=False, which runs the file's code.
+        raise CheckpointError(f"cannot read checkpoint {path}: it is not a checkpoint that loads "
+                              f"without running code ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise CheckpointError(f"{path} is not an avc checkpoint")
     if payload.get("format", 0) > CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint {path} was written by a newer avc; upgrade avc")
+        raise CheckpointError(f"checkpoint {path} was written by a newer avc",
+                              hint="upgrade avc (pip install -U avc) to read it")
     return payload
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, Any], path: Path) -> None:
+    """Fill ``model`` with the weights ``state`` holds; raises ``CheckpointError`` saying how
+    they differ (names missing or extra, shapes) when they do not fit, and leaves ``model``
+    unchanged then."""
+    expected = model.state_dict()
+    given = state if isinstance(state, dict) else {}
+    missing = [k for k in expected if k not in given]
+    extra = [k for k in given if k not in expected]
+    shapes = [k for k in expected if k in given and isinstance(given[k], torch.Tensor)
+              and given[k].shape != expected[k].shape]
+    parts = [f"{len(missing)} weights missing (e.g. {missing[0]})" if missing else "",
+             f"{len(extra)} unknown (e.g. {extra[0]})" if extra else "",
+             f"{len(shapes)} of another shape (e.g. {shapes[0]}: {tuple(given[shapes[0]].shape)} "
+             f"for {tuple(expected[shapes[0]].shape)})" if shapes else ""]
+    if any(parts):
+        raise CheckpointError(f"{path} does not fit the model its config describes: "
+                              + ", ".join(p for p in parts if p),
+                              hint="it was changed or comes from another run: use the best.pt "
+                                   "or checkpoint.pt that avc wrote for this experiment")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError) as exc:  # e.g. a dtype it cannot take
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path} does not fit the model its config describes: {first}",
+                              hint="use the best.pt or checkpoint.pt that avc wrote for this "
+                                   "experiment") from exc

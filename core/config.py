@@ -36,10 +36,11 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         from core.data import layout_names
+        from core.data.dataset import LAYOUT_HINT
 
         if self.layout not in layout_names():
             raise ConfigError(f"unknown dataset layout {self.layout!r}; "
-                              f"choose one of: {', '.join(layout_names())}")
+                              f"choose one of: {', '.join(layout_names())}", hint=LAYOUT_HINT)
         if not 0.0 < self.test_size < 1.0:
             raise ConfigError(f"test size must be between 0 and 1, got {self.test_size}")
 
@@ -105,16 +106,11 @@ class HeadConfig:
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be at least 1, got {self.frames}")
         if self.options:
-            # Build once on the meta device (no memory, no time): a wrong option name or value
-            # is an error now, not when the run starts.
-            import torch
+            # Built once on the meta device: a wrong option name or value is an error now, not
+            # when the run starts.
+            from core.models.registry import probe_head
 
-            from core.models import build_head
-
-            with torch.device("meta"):
-                in_dim, frames = spec.probe_shape(self.options, self.frames)
-                build_head(self.name, in_dim=in_dim, num_classes=2, frames=frames,
-                           options=self.options)
+            probe_head(self.name, self.options, self.frames)
         if self.normalize not in NORMALIZATIONS:
             raise ConfigError(f"unknown feature normalisation {self.normalize!r}; "
                               f"choose one of: {', '.join(NORMALIZATIONS)}")
@@ -134,13 +130,18 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
+            raise ConfigError(f"unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}",
+                              hint="abdn is the paper's protocol; the README describes both")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {value}")
+                raise ConfigError(f"{name.replace('_', ' ')} must be at least 1, got {value}",
+                                  hint=f"pass --{name.replace('_', '-')} 1 or more, or leave it "
+                                       f"out for the preset's own")
         if self.lr is not None and self.lr <= 0:
-            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+            raise ConfigError(f"learning rate must be positive, got {self.lr}",
+                              hint="pass a positive --lr such as 1e-3, or leave it out for the "
+                                   "preset's own")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
 

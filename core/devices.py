@@ -3,6 +3,8 @@ else the CPU. Extraction, training and prediction all resolve the user's choice 
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -13,3 +15,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def physical_memory() -> int | None:
+    """Bytes of RAM in this machine; None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None

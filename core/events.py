@@ -82,9 +82,17 @@ class TrainingFinished:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class RunWarning:
+    """Something about the run that makes its numbers suspect without stopping it; also kept in
+    the run's result (``warnings``)."""
+
+    message: str
+
+
 Event = (
     ExtractionStarted | VideoExtracted | ExtractionFinished | TrainingStarted | StepFinished
-    | EpochFinished | CheckpointSaved | TrainingFinished
+    | EpochFinished | CheckpointSaved | TrainingFinished | RunWarning
 )
 EventCallback = Callable[[Event], None]
 

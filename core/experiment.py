@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,14 @@ from core.config import ExperimentConfig
 from core.data import Dataset, VideoItem, load_dataset
 from core.devices import resolve_device
 from core.errors import ConfigError, VideoDecodeError
-from core.events import EventCallback
-from core.features import ExtractionReport, ExtractionSpec, FeatureCache, extract_features
+from core.events import EventCallback, RunWarning, emit
+from core.features import (
+    ExtractionReport,
+    ExtractionSpec,
+    FeatureCache,
+    extract_features,
+    find_unreadable,
+)
 from core.metrics import Metrics
 from core.models import build_head, get_head_spec
 from core.presets import PRESETS
@@ -58,6 +64,7 @@ class ExperimentResult:
     seconds: dict[str, float] = field(default_factory=dict)
     cancelled: bool = False
     stopped_early: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +81,7 @@ class ExperimentResult:
             "seconds": self.seconds,
             "cancelled": self.cancelled,
             "stopped_early": self.stopped_early,
+            "warnings": self.warnings,
             "host": platform.node(),
             "torch": torch.__version__,
         }
@@ -110,14 +118,35 @@ def prepare_features(config: ExperimentConfig, dataset: Dataset, *, cache: Featu
                               cache, device=config.train.device, num_workers=num_workers,
                               callbacks=callbacks, should_stop=should_stop)
     if report.failed and not skip_unreadable:
-        first, reason = next(iter(report.failed.items()))
-        raise VideoDecodeError(
-            f"{len(report.failed)} of {len(dataset.items())} videos could not be decoded "
-            f"(first: {reason})",
-            hint="fix or remove them, or pass --skip-unreadable to leave them out (they are listed "
-                 "in the run's result)",
-        )
+        raise unreadable_error(report.failed, len(dataset.items()))
     return report
+
+
+SKIP_HINT = ("fix or remove them, or pass --skip-unreadable to leave them out (they are listed "
+             "in the run's result)")
+
+
+def unreadable_error(failed: Mapping[Path, str], total: int,
+                     hint: str = SKIP_HINT) -> VideoDecodeError:
+    """The one error for videos that cannot be decoded: how many, and the first one's reason."""
+    reason = next(iter(failed.values()))
+    return VideoDecodeError(
+        f"{len(failed)} of {total} videos could not be decoded (first: {reason})", hint=hint)
+
+
+def check_videos(configs: Sequence[ExperimentConfig], dataset: Dataset, *,
+                 cache_dir: str | Path | None = None) -> None:
+    """Raise the unreadable-videos error when a video of ``dataset`` that ``configs`` would
+    extract cannot be opened (see :func:`core.features.find_unreadable`); nothing for datasets
+    that bring their own features."""
+    if dataset.load_features is not None:
+        return
+    items = dataset.items()
+    failed = find_unreadable([item.path for item in items],
+                             [extraction_spec(config) for config in configs],
+                             FeatureCache(cache_dir or default_cache_dir()))
+    if failed:
+        raise unreadable_error(failed, len(items))
 
 
 def _labels(dataset: Dataset, items: Sequence[VideoItem]) -> list[int] | torch.Tensor:
@@ -178,6 +207,18 @@ class _Features:
                                reduction=reduction)
 
 
+def _feature_warnings(counts: Sequence[int], normalize: str) -> list[str]:
+    """What to warn of in the features: videos of one sampled frame that ``--normalize video``
+    (centring each video over time) turns into zeros, so the head cannot tell them apart."""
+    single = sum(1 for count in counts if count == 1)
+    if normalize != "video" or not single:
+        return []
+    return [f"{single} of {len(counts)} videos gave one frame (shorter than the sampling "
+            f"period); --normalize video makes their features all zero, so they all get the "
+            f"same prediction: sample more frames (e.g. --sampling uniform:8) or use "
+            f"--normalize dataset"]
+
+
 def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
                    cache_dir: str | Path | None = None, callbacks: Sequence[EventCallback] = (),
                    should_stop: Callable[[], bool] | None = None, resume: bool = False,
@@ -223,6 +264,9 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     counts = source.counts()
     frames = (head.frames or get_head_spec(head.name).default_frames
               or (max(counts) if dataset.load_features else expected_frames(counts)))
+    warnings = _feature_warnings(counts, head.normalize)
+    for message in warnings:
+        emit(callbacks, RunWarning(message))
     train_all = source.sequences(dataset.train, frames, head.reduction)
     test_set = source.sequences(dataset.test, frames, head.reduction)
     normalizer = FeatureNormalizer(head.normalize).fit(train_all)
@@ -281,7 +325,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         unreadable=unreadable,
         seconds={"extract": extracted_at - started, "train": trained_at - extracted_at,
                  "total": time.perf_counter() - started},
-        cancelled=outcome.cancelled, stopped_early=outcome.stopped_early,
+        cancelled=outcome.cancelled, stopped_early=outcome.stopped_early, warnings=warnings,
     )
     if not outcome.cancelled:
         body = result.to_dict()

@@ -22,6 +22,7 @@ import os
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,12 +43,13 @@ from core.backbones import (
     resolve_input_size,
     weights_id,
 )
-from core.devices import resolve_device
 from core.choices import RESIZES
+from core.devices import resolve_device
 from core.errors import ConfigError, FeatureCacheError, VideoDecodeError
 from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
+from core.lifeline import exit_with
 from core.sampling import Sampling
-from core.video import sample_frames
+from core.video import probe, sample_frames
 
 CACHE_FORMAT = 1
 
@@ -298,6 +300,40 @@ def _decoder_started(run_pid: int, worker_id: int) -> None:
 
 def default_workers() -> int:
     return max(1, min(4, (os.cpu_count() or 2)))
+
+
+def find_unreadable(videos: Sequence[Path], specs: Sequence[ExtractionSpec], cache: FeatureCache,
+                    *, threads: int = 4) -> dict[Path, str]:
+    """The videos that cannot be opened or whose first frame cannot be decoded, each with the
+    reason; the check a run makes before it is registered.
+
+    Only videos that some spec has not cached yet are probed: a cached one decoded before. This
+    reads headers and one frame, so a file damaged further in is found by the extraction itself.
+    """
+    paths, failed = [Path(v) for v in videos], {}
+    todo = []
+    for path in paths:
+        try:
+            digest = cache.video_hash(path)
+        except VideoDecodeError as error:
+            failed[path] = error.message
+            continue
+        if not all(cache.has(spec, digest) for spec in specs):
+            todo.append(path)
+    cache.save_hashes()
+
+    def check(path: Path) -> str | None:
+        try:
+            probe(path)
+        except VideoDecodeError as error:
+            return error.message
+        return None
+
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for path, reason in zip(todo, pool.map(check, todo)):
+            if reason is not None:
+                failed[path] = reason
+    return failed
 
 
 def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: FeatureCache, *,

@@ -26,7 +26,7 @@ from core.backbones import (
     get_backbone_spec,
     place_backbone,
 )
-from core.checkpoint import load_checkpoint
+from core.checkpoint import load_checkpoint, load_model_state
 from core.config import ExperimentConfig
 from core.data.tfrecord import TFRecordError
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
@@ -109,10 +109,7 @@ class Predictor:
                                num_classes=len(self.classes), frames=self.frames,
                                options=self.config.head.options, multilabel=self.multilabel,
                                restoring=True)
-        try:
-            self.head.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise CheckpointError(f"{checkpoint} does not match its own config: {exc}") from exc
+        load_model_state(self.head, state["model"], checkpoint)
         self.head.to(self.device).eval()
         self.normalizer = FeatureNormalizer.from_state(state)
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from core.errors import CheckpointError
 from core.evaluate import evaluate
 from core.events import (
@@ -121,11 +121,14 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
 
     if resume:
         state = load_checkpoint(latest)
+        load_model_state(model, state["model"], latest)
         try:
-            model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{latest} does not match this experiment: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(f"{latest} does not match this experiment's optimizer: {first}",
+                                  hint="start the experiment again (`avc run`), or restore the "
+                                       "checkpoint.pt avc wrote") from exc
         if scheduler is not None and state.get("scheduler"):
             scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
@@ -256,7 +259,7 @@ def final_metrics(model: nn.Module, checkpoint: Path, test_set: SequenceSet, num
                   settings: TrainSettings) -> Metrics:
     """Load the selected checkpoint into ``model`` and evaluate it on ``test_set``."""
     state = load_checkpoint(checkpoint)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state["model"], checkpoint)
     model.to(settings.device)
     return evaluate(model, test_set, num_classes, device=settings.device,
                     use_mask=settings.use_mask)

@@ -35,6 +35,7 @@ Rules that hold for both backends:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -118,7 +119,15 @@ def _import_decord() -> ModuleType | None:
         import decord
     except Exception:  # a broken binary wheel raises OSError and friends, not only ImportError
         return None
+    _quiet_decord(decord)
     return decord
+
+
+@functools.cache
+def _quiet_decord(decord: ModuleType) -> None:
+    """Silence the FFmpeg messages decord lets through to stderr (``moov atom not found``,
+    ``Invalid NAL unit size``): what matters of a failure goes into avc's own error."""
+    decord.logging.set_level(decord.logging.QUIET)
 
 
 def _import_av() -> ModuleType | None:
@@ -169,6 +178,9 @@ def _decord_read(
     if decord is None:
         raise _BackendFailure("decord is not installed")
     resize = {} if size is None else {"height": size[0], "width": size[1]}
+    # decord logs a failed open to stderr from C++, beside its exception; PyAV opens quietly and
+    # only parses headers, so a file that is no video is turned away before decord sees it.
+    _pyav_opens(path)
     try:
         reader = decord.VideoReader(
             str(path), ctx=decord.cpu(0), num_threads=_DECODER_THREADS, **resize
@@ -199,6 +211,17 @@ def _decord_read(
         height, width = _native_display_size(path)
     info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "decord")
     return _Decoded(frames, indices, info)
+
+
+def _pyav_opens(path: Path) -> None:
+    """Raise _BackendFailure when PyAV (if installed) cannot open ``path`` as a container."""
+    av = _import_av()
+    if av is None:
+        return
+    try:
+        av.open(str(path)).close()
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
 
 
 def _decord_timestamps_usable(reader: Any, num_frames: int) -> bool:

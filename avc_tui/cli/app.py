@@ -17,19 +17,26 @@ import typer
 from avc_tui.cli import browse, catalog, data, demo, launch, lifecycle, predict
 from avc_tui.cli.options import Db
 from avc_tui.console import console, print_error
-from core.errors import AvcError
+from core.errors import AvcError, resource_error
 
 HELP = "Attention-based video classification: reproduce ABDN and friends, run and compare them."
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn an ``AvcError`` into a one-line message and exit status 1, Ctrl-C into status 130."""
+    """Turn an ``AvcError`` (or a full disk, or no memory left) into an ``error:`` and a
+    ``hint:`` line and exit status 1, Ctrl-C into status 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except AvcError as error:
+            print_error(error)
+            raise typer.Exit(1) from None
+        except (OSError, MemoryError, RuntimeError) as exc:  # a full disk, no memory left
+            error = resource_error(exc)
+            if error is None:
+                raise
             print_error(error)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:

@@ -14,13 +14,16 @@ from avc_tui.cli.options import AsJson, Db, ExperimentId
 from avc_tui.cli.render import print_comparison, print_confusion, print_result, status_cell
 from avc_tui.console import console
 from avc_tui.formatting import fmt_pct
-from avc_tui.registry import STATUSES, Registry, RegistryError
+from avc_tui.registry import STATUSES, Registry
+from core.errors import ConfigError
 
 
-def _one_of(value: str | None, choices, what: str) -> None:
-    """Raise ``RegistryError`` when ``value`` (if given) is not one of ``choices``."""
+def _one_of(value: str | None, choices, what: str, option: str) -> None:
+    """Raise ``ConfigError`` when ``value`` (if given) is not one of ``choices``; ``option`` is
+    the command-line option it came from."""
     if value is not None and value not in choices:
-        raise RegistryError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+        raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}",
+                          hint=f"for example {option} {list(choices)[0]}")
 
 
 def _spreadsheet_safe(value):
@@ -47,7 +50,7 @@ def list_experiments(
     as_json: AsJson = False,
 ) -> None:
     """List the experiments of the registry."""
-    _one_of(status, STATUSES, "status")
+    _one_of(status, STATUSES, "status", "--status")
     filters = dict(status=status, dataset=dataset, backbone=backbone, head=head, tag=tag)
     if limit is None:
         limit = 0 if as_json else 50
@@ -148,10 +151,11 @@ def compare(
     """The backbone × attention-mode table of test accuracy (%), best run per cell."""
     from avc_tui.compare import FORMATS, METRICS, PAPER
 
-    _one_of(metric, METRICS, "metric")
-    _one_of(fmt, FORMATS, "format")
+    _one_of(metric, METRICS, "metric", "--metric")
+    _one_of(fmt, FORMATS, "format", "--format")
     if paper is not None and paper not in PAPER:
-        raise RegistryError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}")
+        raise ConfigError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}",
+                          hint="for example --paper ucf101, or leave it out")
     with Registry(db, create=False) as registry:
         records = registry.results(dataset=dataset, tag=tag)
     print_comparison(records, paper, fmt, metric)
@@ -168,7 +172,7 @@ def export(
     """Export experiments and their metric histories as CSV or JSON."""
     import pandas as pd
 
-    _one_of(fmt, ("csv", "json"), "export format")
+    _one_of(fmt, ("csv", "json"), "export format", "--format")
     with Registry(db, create=False) as registry:
         rows = [registry.get(i) for i in experiment_id] if experiment_id else registry.list()
         runs = pd.DataFrame.from_records([r.as_dict() for r in rows])

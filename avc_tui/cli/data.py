@@ -17,8 +17,8 @@ from avc_tui.cli.options import (
     Device,
     InputSize,
     Layout,
-    Root,
     Resize,
+    Root,
     SamplingOpt,
     Split,
     SplitSeed,
@@ -110,7 +110,7 @@ def extract(
 ) -> None:
     """Run a backbone over every video of a dataset once and fill the feature cache."""
     from core.data import load_dataset
-    from core.experiment import default_cache_dir
+    from core.experiment import default_cache_dir, unreadable_error
     from core.features import ExtractionSpec, FeatureCache, extract_features
 
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
@@ -134,4 +134,7 @@ def extract(
     for reason in report.failed.values():
         console.print(f"[red]unreadable[/] {reason}", highlight=False)
     if report.failed:
-        raise typer.Exit(1)
+        raise unreadable_error(report.failed, len(dataset.items()),
+                               hint="fix or remove them and extract again; the other videos' "
+                                    "features are cached, and a run with --skip-unreadable "
+                                    "leaves these out")

@@ -46,7 +46,9 @@ def run(
     request = replace(request, backbones=(backbone,) if backbone else (), heads=(head,),
                       device=device, name=name)
     [config] = control.build_configs(request)
-    dataset = control.check_launch([config])  # a bad dataset fails before anything is registered
+    # A bad dataset, an unreadable video or missing weights fail before anything is registered.
+    dataset = control.check_launch([config], cache_dir=options.cache_dir,
+                                   skip_unreadable=options.skip_unreadable)
     with Registry(db) as registry:
         [row] = control.register(registry, [config], run_dir=out, tags=request.tags)
         if detach:
@@ -84,7 +86,8 @@ def grid(
         if backbones else (),
         heads=control.chosen_names(heads, head_names(), "head") if heads else ())
     configs = control.build_configs(request)
-    control.check_launch(configs)
+    control.check_launch(configs, cache_dir=options.cache_dir,
+                         skip_unreadable=options.skip_unreadable)
     with Registry(db) as registry:
         ids = [row.id for row in control.register(registry, configs, tags=request.tags)]
         last: dict[int, str] = {}

@@ -11,9 +11,10 @@ import typer
 
 from avc_tui import control
 from avc_tui.cli.render import print_result
-from avc_tui.console import ProgressReporter, console, err_console
-from avc_tui.formatting import error_gist
+from avc_tui.console import ProgressReporter, console
+from avc_tui.formatting import error_and_hint
 from avc_tui.registry import Registry, Status
+from core.errors import AvcError
 
 if TYPE_CHECKING:
     from core.data import Dataset
@@ -38,16 +39,15 @@ def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, a
                           f"`avc resume {row.id}`", highlight=False)
         raise typer.Exit(130)
     if status not in (Status.FINISHED, Status.CANCELLED, Status.FAILED):
-        err_console.print(f"[bold red]error:[/] experiment {row.id} was started by another "
-                          f"worker meanwhile (it is {row.status})", highlight=False, soft_wrap=True)
-        err_console.print(f"[yellow]hint:[/] follow it with `avc show {row.id}` or `avc tui`",
-                          highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        raise AvcError(f"experiment {row.id} was started by another worker meanwhile (it is "
+                       f"{row.status})", hint=f"follow it with `avc show {row.id}` or `avc tui`")
     if status == Status.FAILED:
-        if not as_json:
-            err_console.print(f"[bold red]error:[/] experiment {row.id} failed: "
-                              f"{error_gist(row.error)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+        if as_json:
+            raise typer.Exit(1)
+        gist, hint = error_and_hint(row.error)
+        raise AvcError(f"experiment {row.id} failed: {gist}",
+                       hint=hint or f"`avc show {row.id}` shows the whole error; after fixing "
+                                    f"it, `avc resume {row.id}` goes on from the last epoch")
 
 
 def start_in_background(registry: Registry, experiment_id: int, *, resume: bool, as_json: bool,

@@ -3,7 +3,7 @@ turned into validated experiment configs, one per backbone × head.
 
 Everything that can be checked before a run is registered is checked here: the configs
 themselves (layout × backbone × head × options, through ``ExperimentConfig``), the dataset folder,
-and that ImageNet weights asked for are in the local caches.
+that its videos open, and that ImageNet weights asked for are in the local caches.
 """
 
 from __future__ import annotations
@@ -145,13 +145,16 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
     ]
 
 
-def check_launch(configs: Sequence[ExperimentConfig]) -> Dataset:
+def check_launch(configs: Sequence[ExperimentConfig], *, cache_dir: Path | None = None,
+                 skip_unreadable: bool = False) -> Dataset:
     """Check what a run needs from disk before anything is registered: the dataset folder holds
-    videos in its layout, ImageNet weights asked for are in the local caches, and a weights file
-    is there and holds tensors. Returns the opened dataset (of the first config; all share it).
-    Raises ``AvcError``."""
+    videos in its layout, each video not yet in the feature cache (``cache_dir``) opens and
+    decodes its first frame (unless ``skip_unreadable``: then the run leaves such videos out),
+    ImageNet weights asked for are in the local caches, and a weights file is there and holds
+    tensors. Returns the opened dataset (of the first config; all share it). Raises ``AvcError``.
+    """
     from core.backbones import find_imagenet_weights, get_backbone_spec, read_state_dict
-    from core.experiment import open_dataset
+    from core.experiment import check_videos, open_dataset
 
     if not configs:
         raise ConfigError("nothing to launch", hint="choose at least one backbone and one head")
@@ -163,4 +166,30 @@ def check_launch(configs: Sequence[ExperimentConfig]) -> Dataset:
             find_imagenet_weights(get_backbone_spec(backbone))
         elif weights != "none":
             read_state_dict(Path(weights).expanduser())  # a file that is there and holds tensors
+    for config in configs:
+        _check_head_fits(config)
+    if not skip_unreadable:
+        check_videos(configs, dataset, cache_dir=cache_dir)
     return dataset
+
+
+# Bytes per parameter to train one: the weight, its gradient and the optimiser's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def _check_head_fits(config: ExperimentConfig) -> None:
+    """Raise ``ConfigError`` when the head's options make it too large to train in this
+    machine's memory (its parameters alone, at the smallest input)."""
+    from core.devices import physical_memory
+    from core.models.registry import probe_head
+
+    memory = physical_memory()
+    if not config.head.options or memory is None:
+        return
+    parameters = probe_head(config.head.name, config.head.options, config.head.frames)
+    needed = parameters * TRAINING_BYTES_PER_PARAMETER
+    if needed > memory:
+        raise ConfigError(
+            f"head {config.head.name!r} with these options has {parameters:,} parameters; "
+            f"training it needs about {needed / 2**30:,.0f} GiB, more than this machine's "
+            f"{memory / 2**30:,.0f} GiB", hint="use smaller sizes, e.g. -o hidden=256")

@@ -7,3 +7,5 @@ from core.errors import AvcError
 
 class RegistryError(AvcError):
     """The registry cannot be opened, or an experiment asked for does not exist."""
+
+    default_hint = "`avc ls` lists the experiments; --db (or $AVC_DB_URL) chooses the registry"

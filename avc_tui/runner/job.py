@@ -17,11 +17,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from avc_tui.formatting import stored_error
 from avc_tui.registry import Registry, Status
 from avc_tui.runner.recorder import RegistryRecorder
 from core.decoder_versions import decoder_versions
 from core.devices import resolve_device
-from core.errors import AvcError
+from core.errors import AvcError, resource_error
 from core.events import EventCallback
 from core.experiment import ExperimentResult, run_experiment
 from core.run_folder import RunFolder
@@ -111,11 +112,12 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
         registry.finish(experiment_id, Status.FINISHED, result=_summary(result))
         return Status.FINISHED
     except AvcError as error:
-        message = error.message + (f" (hint: {error.hint})" if error.hint else "")
-        registry.finish(experiment_id, Status.FAILED, error=message)
+        registry.finish(experiment_id, Status.FAILED, error=stored_error(error))
         return Status.FAILED
-    except Exception:  # noqa: BLE001 - an unexpected failure is stored with its traceback
-        registry.finish(experiment_id, Status.FAILED, error=traceback.format_exc())
+    except Exception as exc:  # noqa: BLE001 - an unexpected failure is stored with its traceback
+        known = resource_error(exc)
+        registry.finish(experiment_id, Status.FAILED,
+                        error=stored_error(known) if known else traceback.format_exc())
         return Status.FAILED
     finally:
         for signum, handler in previous.items():

@@ -85,7 +85,8 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     key = name.lower()
     if key in BACKBONES:
         return BACKBONES[key]
-    raise ConfigError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}")
+    raise ConfigError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)}",
+                      hint="`avc models` lists the backbones, their input sizes and weights")
 
 
 def resolve_input_size(spec: BackboneSpec, input_size: int | None) -> int:
@@ -93,6 +94,7 @@ def resolve_input_size(spec: BackboneSpec, input_size: int | None) -> int:
     size = spec.default_input_size if input_size is None else int(input_size)
     if size < spec.min_input_size:
         raise ConfigError(
-            f"input size {size} is too small for {spec.name} (minimum {spec.min_input_size})"
-        )
+            f"input size {size} is too small for {spec.name} (minimum {spec.min_input_size})",
+            hint=f"pass --input-size {spec.min_input_size} or more, or leave it out for "
+                 f"{spec.name}'s own ({spec.default_input_size})")
     return size

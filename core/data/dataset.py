@@ -209,7 +209,12 @@ def _official_split_number(layout: Layout, split: str) -> int | None:
     valid = [ABDN_SPLIT, *_number_ranges(layout.official_splits)]
     raise ConfigError(
         f"unknown split {split!r} for layout {layout.name!r}; valid splits: {', '.join(valid)}",
+        hint=f"for example --split {valid[-1]}; {ABDN_SPLIT} is the paper's seeded random 70/30",
     )
+
+
+LAYOUT_HINT = ("folders takes ROOT/<class>/<video>; the README's Datasets section shows the "
+               "others")
 
 
 def _number_ranges(numbers: Sequence[int]) -> list[str]:
@@ -263,6 +268,7 @@ def load_dataset(
     if layout not in _LAYOUTS:
         raise ConfigError(
             f"unknown dataset layout {layout!r}; known layouts: {', '.join(layout_names())}",
+            hint=LAYOUT_HINT,
         )
     chosen = _LAYOUTS[layout]
     split_text = str(split).strip().lower()
@@ -272,9 +278,12 @@ def load_dataset(
 
     root_path = Path(root).expanduser()
     if not root_path.exists():
-        raise DatasetLayoutError(f"dataset folder {root_path} does not exist")
+        raise DatasetLayoutError(f"dataset folder {root_path} does not exist",
+                                 hint="check the path; `avc data synth DIR` writes a small "
+                                      "dataset to try avc on")
     if not root_path.is_dir():
-        raise DatasetLayoutError(f"dataset folder {root_path} is not a folder")
+        raise DatasetLayoutError(f"dataset folder {root_path} is not a folder",
+                                 hint="pass the folder that holds the dataset, not a file in it")
 
     request = LayoutRequest(
         root=root_path.resolve(),

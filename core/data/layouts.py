@@ -147,6 +147,8 @@ def load_class_folders(request: LayoutRequest) -> Dataset:
         found = f"; found {len(loose)} videos directly in it (e.g. {_examples(loose)})" if loose else ""
         raise DatasetLayoutError(
             f"dataset folder {root} holds no class folders{found}; expected the layout {CLASS_FOLDER_LAYOUT}",
+            hint="put each class's videos in a folder of its own under it, or pass --layout for "
+                 "an official dataset's layout",
         )
     return _abdn_dataset(request, name=root.name, layout="folders", classes=classes)
 

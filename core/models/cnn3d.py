@@ -252,5 +252,5 @@ class CNN3DHead(TemporalHead):
                description="3D CNN on raw frames with a hardwired grey/gradient/flow layer "
                            "(Ji et al. 2013)",
                probe=(1, 7), end_to_end=True, default_frames=7)
-def build_cnn3d(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
+def build_cnn3d(*, in_dim: int, num_classes: int, frames: int, **options) -> CNN3DHead:
     return CNN3DHead(in_dim, num_classes, frames, **options)

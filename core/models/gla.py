@@ -278,5 +278,5 @@ class GLAHead(TemporalHead):
 @register_head("gla", family="GLA (Zheng et al. 2021)", reductions=("none",), task_aware=True,
                frames_option="cnn", restorable=True,
                description="global pooling + statistic and learned spatial attention streams")
-def build_gla(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
+def build_gla(*, in_dim: int, num_classes: int, frames: int, **options) -> GLAHead:
     return GLAHead(in_dim, num_classes, frames, **options)

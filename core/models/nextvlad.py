@@ -166,5 +166,5 @@ class NeXtVLADModel(NeXtVLADHead):
 @register_head("nextvlad", family="NeXtVLAD (Lin et al. 2018)", reductions=("avg", "flatten"),
                probe=(1024 + 128, 2),
                description="NeXtVLAD aggregation of frame features, SE context gating")
-def build_nextvlad(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
+def build_nextvlad(*, in_dim: int, num_classes: int, frames: int, **options) -> NeXtVLADHead:
     return NeXtVLADHead(in_dim, num_classes, frames, **options)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -97,6 +100,17 @@ class HeadSpec:
         """Whether the head can read whole conv maps (reduction ``none``)."""
         return "none" in self.reductions
 
+    def option_names(self) -> list[str]:
+        """The options (``-o KEY=VALUE``) the head takes: its build function's keyword
+        parameters, or those of the head class it returns when it passes ``**options`` on."""
+        names = _keyword_options(self.build)
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in inspect.signature(self.build).parameters.values()):
+            returned = typing.get_type_hints(self.build).get("return")
+            if isinstance(returned, type):
+                names += _keyword_options(returned)
+        return names
+
     def probe_shape(self, options: dict[str, Any] | None, frames: int | None = None
                     ) -> tuple[int, int]:
         """(in_dim, frames) to check ``options`` with on the meta device: RGB channels for a head
@@ -106,6 +120,14 @@ class HeadSpec:
 
 
 HEADS: dict[str, HeadSpec] = {}
+
+# Every head's build function takes these; avc sets them, they are not the user's options.
+_BUILD_ARGUMENTS = frozenset({"in_dim", "num_classes", "frames", "multilabel", "restoring"})
+
+
+def _keyword_options(function: Callable[..., Any]) -> list[str]:
+    return [name for name, p in inspect.signature(function).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _BUILD_ARGUMENTS]
 
 
 def register_head(name: str, *, family: str, reductions: tuple[str, ...] = ("flatten", "avg"),
@@ -139,10 +161,21 @@ def get_head_spec(name: str) -> HeadSpec:
     """The spec of head ``name``; raises ``ConfigError`` listing the valid names."""
     if name in HEADS:
         return HEADS[name]
-    hint = ""
+    hint = "`avc models` lists the heads and the papers they come from"
     if name.replace("_", "-") in HEADS:
-        hint = f" (did you mean {name.replace('_', '-')!r}?)"
-    raise ConfigError(f"unknown head {name!r}{hint}; choose one of: {', '.join(HEADS)}")
+        hint = f"did you mean {name.replace('_', '-')!r}? " + hint
+    raise ConfigError(f"unknown head {name!r}; choose one of: {', '.join(HEADS)}", hint=hint)
+
+
+def probe_head(name: str, options: dict[str, Any] | None, frames: int | None = None) -> int:
+    """Build head ``name`` with ``options`` on the meta device (no memory, no time) and return
+    its parameter count; raises ``ConfigError`` for a wrong option name or value. The input is
+    the head's probe shape, so the count is a lower bound for real features."""
+    spec = get_head_spec(name)
+    with torch.device("meta"):
+        in_dim, frames = spec.probe_shape(options, frames)
+        model = build_head(name, in_dim=in_dim, num_classes=2, frames=frames, options=options)
+    return sum(p.numel() for p in model.parameters())
 
 
 def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
@@ -161,7 +194,18 @@ def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
         options["multilabel"] = True
     if restoring and spec.restorable:
         options["restoring"] = True
+    known = f"{name} takes the options {', '.join(spec.option_names())} (as -o KEY=VALUE)"
+    check = f"give it a value of the right type and range; {known}"
     try:
         return spec.build(in_dim=in_dim, num_classes=num_classes, frames=frames, **options)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad options for head {name!r}: {exc}") from exc
+    except TypeError as exc:
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unknown:
+            raise ConfigError(f"head {name!r} has no option {unknown[1]!r}", hint=known) from exc
+        raise ConfigError(f"bad value for an option of head {name!r}: {exc}", hint=check) from exc
+    except ValueError as exc:
+        raise ConfigError(f"bad value for an option of head {name!r}: {exc}", hint=check) from exc
+    except (RuntimeError, OverflowError, MemoryError) as exc:  # sizes past what memory can hold
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"head {name!r} is too large to build with these options: {first}",
+                          hint="use smaller sizes, e.g. -o hidden=256") from exc

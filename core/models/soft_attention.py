@@ -255,5 +255,6 @@ class SoftAttentionHead(TemporalHead):
 @register_head("soft-attention", family="Soft attention (Sharma et al. 2016)",
                reductions=("none",), task_aware=True,
                description="LSTM with soft attention over each frame's conv-map locations")
-def build_soft_attention(*, in_dim: int, num_classes: int, frames: int, **options) -> nn.Module:
+def build_soft_attention(*, in_dim: int, num_classes: int, frames: int,
+                         **options) -> SoftAttentionHead:
     return SoftAttentionHead(in_dim, num_classes, frames, **options)

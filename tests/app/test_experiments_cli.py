@@ -218,7 +218,7 @@ def test_head_options_from_the_command_line(easy_dataset: Path, tmp_path: Path, 
     assert config.head.options == {"hidden": 16, "last_n": 2}
     assert config.head.reduction == "none"
     _error(avc("run", easy_dataset, *FAST, "--head", "gla", "-o", "colour=blue", "--db", db),
-           "bad options for head 'gla'")
+           "head 'gla' has no option 'colour'")
     _error(avc("run", easy_dataset, *FAST, "--head", "gla", "-o", "rnn=transformer", "--db", db),
            "lstm, gru or sru")
     if importlib.util.find_spec("sru") is None:  # the hint names the extra, not Rich markup

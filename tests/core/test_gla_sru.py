@@ -67,5 +67,5 @@ def test_a_config_with_rnn_sru_is_checked_when_it_is_made() -> None:
     from core.config import HeadConfig
 
     assert HeadConfig("gla", options=OPTIONS).options["rnn"] == "sru"
-    with pytest.raises(ConfigError, match="bad options for head .gla."):
+    with pytest.raises(ConfigError, match="bad value for an option of head .gla."):
         HeadConfig("gla", options={**OPTIONS, "layers": "three"})

@@ -156,7 +156,7 @@ def test_config_round_trip_and_hash(easy_dataset: Path, easy_config) -> None:
 
 @pytest.mark.parametrize(("section", "change", "message"), [
     ("features", {"backbone": "alexnet"}, "unknown backbone"),
-    ("head", {"name": "cnn_lstm_attention"}, "did you mean 'cnn-lstm-attention'"),
+    ("head", {"name": "cnn_lstm_attention"}, "unknown head 'cnn_lstm_attention'"),
     ("head", {"reduction": "max"}, "unknown feature reduction"),
     ("train", {"preset": "keras"}, "unknown preset"),
     ("train", {"epochs": 0}, "epochs must be at least 1"),
@@ -165,5 +165,14 @@ def test_config_round_trip_and_hash(easy_dataset: Path, easy_config) -> None:
 ])
 def test_bad_configs_are_clear_errors(easy_dataset: Path, section: str, change: dict,
                                       message: str, easy_config) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as caught:
         easy_config(easy_dataset).with_changes(**{section: change})
+    assert caught.value.hint  # every one says what to do
+
+
+def test_a_near_miss_head_name_is_suggested_in_the_hint() -> None:
+    from core.config import HeadConfig
+
+    with pytest.raises(ConfigError) as caught:
+        HeadConfig("cnn_lstm_attention")
+    assert "did you mean 'cnn-lstm-attention'" in caught.value.hint

@@ -149,7 +149,7 @@ class LaunchScreen(Screen):
             jobs = form.job_count()
             control.check_launch(configs)  # the folder holds videos; weights asked for are here
         except AvcError as error:
-            message = error.message + (f" ({error.hint})" if error.hint else "")
+            message = error.message + (f"\nhint: {error.hint}" if error.hint else "")
             self.app.call_from_thread(self.show_error, message)
             return
         registry = self.app.registry
