@@ -25,6 +25,7 @@ from core.events import (
     Event,
     ExtractionFinished,
     ExtractionStarted,
+    RunWarning,
     StepFinished,
     TrainingFinished,
     TrainingStarted,
@@ -103,6 +104,9 @@ class ProgressReporter:
                 info=f"epoch {event.epoch}/{self.epochs} loss {event.loss:.4f}{val}")
         elif isinstance(event, EpochFinished):
             self.last_epoch = dict(event.metrics)
+        elif isinstance(event, RunWarning):
+            self.progress.console.print(f"[yellow]warning:[/] {escape(event.message)}",
+                                        highlight=False, soft_wrap=True)
         elif isinstance(event, TrainingFinished) and self.train_task is not None:
             self.progress.remove_task(self.train_task)
             self.train_task = None

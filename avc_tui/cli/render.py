@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from avc_tui.console import console
@@ -35,6 +36,8 @@ def print_result(row: Experiment) -> None:
     for name, value in rows:
         table.add_row(name, fmt_pct(value))
     console.print(table)
+    for warning in result.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if result.get("unreadable"):
         console.print(f"[yellow]{len(result['unreadable'])} unreadable videos were left out[/]")
     console.print(f"run folder: {row.run_dir}", highlight=False)

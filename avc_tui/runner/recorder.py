@@ -104,8 +104,11 @@ class RegistryRecorder:
         elif isinstance(event, VideoExtracted):
             self._add(Point(event.done, 0, "extract", "videos_done", event.done, stamp))
         elif isinstance(event, ExtractionFinished):
-            self._add(Point(event.total_videos, 0, "extract", "frames_per_second",
-                            event.frames / event.seconds if event.seconds > 0 else 0.0, stamp))
+            # Only a pass that decoded something measured a speed; a resumed run whose videos
+            # are all cached adds no second point.
+            if event.extracted and event.seconds > 0:
+                self._add(Point(event.total_videos, 0, "extract", "frames_per_second",
+                                event.frames / event.seconds, stamp))
             self.flush()
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()

@@ -367,3 +367,23 @@ def test_a_worker_killed_mid_extraction_leaves_no_decoder_behind(easy_dataset: P
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
 
+
+def test_clips_of_one_frame_under_video_normalisation_are_warned_of(tmp_path: Path) -> None:
+    """Centring a one-frame video over time leaves zeros: every such clip looks the same."""
+    from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
+
+    data = tmp_path / "short"
+    write_synthetic_dataset(data, SyntheticSpec(videos_per_class=4, seed=2, min_duration=1.0,
+                                                max_duration=1.0, classes=("grow", "shrink")))
+    db = tmp_path / "r.db"
+    result = avc("run", data, *FAST, "--db", db, "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    assert "warning: 8 of 8 videos gave one frame" in " ".join(result.stdout.split())
+    with Registry(str(db)) as registry:
+        [row] = registry.list()
+        assert "--normalize video" in row.result["warnings"][0]
+    shown = avc("show", row.id, "--db", db)
+    assert "warning:" in shown.stdout
+    quiet = avc("run", data, *FAST[:-4], "--normalize", "dataset", "--epochs", "2", "--db", db,
+                "--cache-dir", tmp_path / "cache")
+    assert quiet.exit_code == 0 and "warning" not in quiet.stdout

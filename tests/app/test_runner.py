@@ -79,6 +79,8 @@ def test_kill_9_then_resume_completes_with_history_intact(easy_dataset: Path, ea
         assert done.status == "finished" and done.epoch == 40 and done.test_top1 is not None
         val_acc = [p.epoch for p in registry.points(row.id, key="acc") if p.split == "val"]
         assert sorted(val_acc) == list(range(1, 41)), "every epoch once, none lost or doubled"
+        speed = registry.points(row.id, key="frames_per_second")
+        assert len(speed) == 1, "the resumed attempt found every video cached: no new point"
         kinds = {a.kind for a in registry.artifacts(row.id)}
         assert {"config", "checkpoint", "metrics", "result", "log"} <= kinds
 

@@ -101,9 +101,15 @@ class ExperimentScreen(Screen):
                 table.add_row(a.kind, a.path, f"{a.size:,}", a.sha256[:12])
             artifacts.update(table)
         error = self.query_one("#error", Static)
-        error.display = bool(e.error)
+        warnings = (e.result or {}).get("warnings", [])
+        error.display = bool(e.error or warnings)
+        parts: list[str | tuple[str, str]] = []
         if e.error:
-            error.update(Text.assemble(("Error\n", "bold red"), e.error.strip()))
+            parts += [("Error\n", "bold red"), e.error.strip() + "\n"]
+        for warning in warnings:
+            parts += [("warning: ", "yellow"), warning + "\n"]
+        if parts:
+            error.update(Text.assemble(*parts))
         log = self.query_one("#log", Static)
         log.display = bool(detail.log_tail)
         if detail.log_tail:
