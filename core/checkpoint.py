@@ -7,6 +7,7 @@ the epoch, the metric history, RNG states, and the experiment config as a JSON s
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}",
+                              hint="check the file's permissions and the disk") from exc
+    except pickle.UnpicklingError as exc:
         # Not PyTorch's own message: it suggests weights_only=False, which runs the file's code.
-        raise CheckpointError(f"cannot read checkpoint {path}: it is not a checkpoint that loads "
-                              f"without running code ({type(exc).__name__})") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: it holds objects other than "
+                              f"tensors and plain values, which avc does not load") from exc
+    except Exception as exc:  # noqa: BLE001 - a damaged file, or no PyTorch file at all
+        raise CheckpointError(f"cannot read checkpoint {path}: it is damaged, truncated or not "
+                              f"a PyTorch file ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or "model" not in payload or "config" not in payload:
         raise CheckpointError(f"{path} is not an avc checkpoint")
     if payload.get("format", 0) > CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {path} was written by a newer avc",
-                              hint="upgrade avc (pip install -U avc) to read it")
+                              hint="update avc (git pull, then pip install -e .) to read it")
     return payload
 
 

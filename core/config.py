@@ -199,7 +199,8 @@ class ExperimentConfig:
             version = data.get("version", CONFIG_VERSION)
             if version > CONFIG_VERSION:
                 raise ConfigError(f"config version {version} is newer than this avc understands "
-                                  f"({CONFIG_VERSION}); upgrade avc")
+                                  f"({CONFIG_VERSION})",
+                                  hint="update avc (git pull, then pip install -e .)")
             return cls(
                 data=_build(DataConfig, data["data"]),
                 # Configs written before the resize was recorded were extracted bilinearly.
@@ -211,14 +212,15 @@ class ExperimentConfig:
                 tags=tuple(data.get("tags", ())),
             )
         except (KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"malformed experiment config: {exc}") from exc
+            raise ConfigError(f"malformed experiment config: {exc}",
+                              hint=CONFIG_HINT) from exc
 
     @classmethod
     def from_json(cls, text: str) -> ExperimentConfig:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"config is not valid JSON: {exc}") from exc
+            raise ConfigError(f"config is not valid JSON: {exc}", hint=CONFIG_HINT) from exc
 
     def with_changes(self, **sections: Any) -> ExperimentConfig:
         """A copy with whole sections or section fields replaced, e.g.
@@ -233,11 +235,16 @@ class ExperimentConfig:
         return replace(self, **updates)
 
 
+CONFIG_HINT = ("a config is the config.json avc writes in each run folder; one changed by hand "
+               "or by a newer avc does not read")
+
+
 def _build(cls, values: dict[str, Any]):
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
     if unknown:
-        raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(sorted(unknown))}",
+                          hint=CONFIG_HINT)
     return cls(**values)
 
 

@@ -72,9 +72,15 @@ def resource_error(exc: BaseException) -> ResourceError | None:
         where = f" writing {exc.filename}" if exc.filename else ""
         return ResourceError(f"the disk is full{where}",
                              hint="free some space (or set $AVC_CACHE_DIR and --out to a larger "
-                                  "disk) and run again; nothing half-written was kept")
+                                  "disk), then run again: extracted features and checkpoints "
+                                  "are whole or absent, never half-written")
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if "MemoryError" in names or "OutOfMemoryError" in names:  # torch's without importing torch
+    # torch's OutOfMemoryError (CUDA) without importing torch; its CPU allocator raises a plain
+    # RuntimeError.
+    cpu = isinstance(exc, RuntimeError) and any(
+        text in str(exc) for text in ("DefaultCPUAllocator", "Cannot allocate memory",
+                                      "can't allocate memory"))
+    if "MemoryError" in names or "OutOfMemoryError" in names or cpu:
         first = (str(exc).strip().splitlines() or [""])[0][:160]
         return ResourceError(f"out of memory{': ' + first if first else ''}",
                              hint="use a smaller --batch-size, smaller -o sizes (e.g. hidden) or "

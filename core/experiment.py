@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.atomic import atomic_write
 from core.backbones import feature_shape
 from core.config import ExperimentConfig
 from core.data import Dataset, VideoItem, load_dataset
@@ -142,8 +143,11 @@ def check_videos(configs: Sequence[ExperimentConfig], dataset: Dataset, *,
     if dataset.load_features is not None:
         return
     items = dataset.items()
-    failed = find_unreadable([item.path for item in items],
-                             [extraction_spec(config) for config in configs],
+    specs = {}  # one per distinct feature setting: a weights file is hashed once
+    for config in configs:
+        if config.features not in specs:
+            specs[config.features] = extraction_spec(config)
+    failed = find_unreadable([item.path for item in items], list(specs.values()),
                              FeatureCache(cache_dir or default_cache_dir()))
     if failed:
         raise unreadable_error(failed, len(items))
@@ -241,7 +245,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         if saved is not None and saved.hash() != config.hash():
             raise ConfigError(f"{run_dir} holds a different experiment; resume it with its own "
                               "config (config.json)")
-    config_path.write_text(config.to_json())
+    atomic_write(config_path, config.to_json())
 
     dataset = dataset if dataset is not None else open_dataset(config)
     cache = FeatureCache(cache_dir or default_cache_dir())
@@ -331,5 +335,5 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         body = result.to_dict()
         body["dataset"] = {"name": dataset.name, "layout": dataset.layout, "split": dataset.split,
                            "train": len(train_set), "val": len(val_set), "test": len(test_set)}
-        RunFolder(run_dir).result.write_text(json.dumps(body, indent=2))
+        atomic_write(RunFolder(run_dir).result, json.dumps(body, indent=2))
     return result

@@ -49,7 +49,7 @@ from core.errors import ConfigError, FeatureCacheError, VideoDecodeError
 from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
 from core.lifeline import exit_with
 from core.sampling import Sampling
-from core.video import probe, sample_frames
+from core.video import check_opens, sample_frames
 
 CACHE_FORMAT = 1
 
@@ -163,7 +163,11 @@ class FeatureCache:
         known = memo.get(str(path))
         if known and known[0] == stat.st_size and known[1] == stat.st_mtime_ns:
             return known[2]
-        digest = content_hash(path)
+        try:
+            digest = content_hash(path)
+        except OSError as exc:  # no permission to read it, an I/O error
+            raise VideoDecodeError(f"cannot read {path}: {exc.strerror or exc}",
+                                   hint="check the file's permissions and the disk") from exc
         memo[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
         return digest
 
@@ -307,8 +311,9 @@ def find_unreadable(videos: Sequence[Path], specs: Sequence[ExtractionSpec], cac
     """The videos that cannot be opened or whose first frame cannot be decoded, each with the
     reason; the check a run makes before it is registered.
 
-    Only videos that some spec has not cached yet are probed: a cached one decoded before. This
-    reads headers and one frame, so a file damaged further in is found by the extraction itself.
+    Only videos that some spec has not cached yet are checked: a cached one decoded before. This
+    reads headers and one frame (see :func:`core.video.check_opens`), so a file damaged further
+    in is found by the extraction itself.
     """
     paths, failed = [Path(v) for v in videos], {}
     todo = []
@@ -324,7 +329,7 @@ def find_unreadable(videos: Sequence[Path], specs: Sequence[ExtractionSpec], cac
 
     def check(path: Path) -> str | None:
         try:
-            probe(path)
+            check_opens(path)
         except VideoDecodeError as error:
             return error.message
         return None

@@ -12,33 +12,23 @@ from __future__ import annotations
 import os
 import select
 import threading
-import time
 
 
 def exit_with(pid: int) -> None:
     """End this process (``os._exit``) as soon as process ``pid`` ends, watched by a daemon
-    thread: at once through a pidfd on Linux, else by asking every second."""
-    threading.Thread(target=_watch, args=(pid,), name="avc-lifeline", daemon=True).start()
-
-
-def _watch(pid: int) -> None:
+    thread through a pidfd. Linux 5.3 or later only: elsewhere nothing is watched (a pid checked
+    by polling could be reused, and on Windows ``os.kill`` would stop the process)."""
+    if not hasattr(os, "pidfd_open"):
+        return
     try:
         handle = os.pidfd_open(pid)
     except ProcessLookupError:  # already gone
         os._exit(1)
-    except (AttributeError, OSError):  # not Linux 5.3 or later
-        while _alive(pid):
-            time.sleep(1.0)
-        os._exit(1)
+    except OSError:  # a kernel without pidfds
+        return
+    threading.Thread(target=_watch, args=(handle,), name="avc-lifeline", daemon=True).start()
+
+
+def _watch(handle: int) -> None:
     select.select([handle], [], [])  # readable once the process has ended
     os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -214,14 +214,18 @@ def _decord_read(
 
 
 def _pyav_opens(path: Path) -> None:
-    """Raise _BackendFailure when PyAV (if installed) cannot open ``path`` as a container."""
+    """Raise _BackendFailure when PyAV (if installed) cannot open ``path`` as a container.
+
+    Both decoders open files with FFmpeg, so decord is not asked to open a file PyAV cannot:
+    decord would print its own failure to stderr (from C++, past any logging level)."""
     av = _import_av()
     if av is None:
         return
     try:
         av.open(str(path)).close()
     except Exception as exc:
-        raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
+        raise _BackendFailure("not tried: the file does not open as a container",
+                              summary="it cannot be opened as a video") from exc
 
 
 def _decord_timestamps_usable(reader: Any, num_frames: int) -> bool:
@@ -463,6 +467,39 @@ def _normalize_size(size: int | tuple[int, int] | None) -> tuple[int, int] | Non
 
 # --------------------------------------------------------------------------------------------------
 # Public entry points
+
+
+def check_opens(path: str | Path) -> None:
+    """Raise VideoDecodeError unless ``path`` opens as a video and its first frame decodes.
+
+    Cheaper than :func:`probe`: with PyAV only the headers and the first frame are read (no
+    packet index); without PyAV it is :func:`probe`.
+    """
+    path = Path(path)
+    av = _import_av()
+    if av is None:
+        probe(path)
+        return
+    if not path.is_file():
+        reason = "not a file" if path.exists() else "no such file"
+        raise VideoDecodeError(f"cannot decode {path}: {reason}")
+    hint = "re-download or re-encode the file, or leave it out of the dataset"
+    try:
+        container = av.open(str(path))
+    except Exception as exc:  # noqa: BLE001 - any failure to open is the same user error
+        raise VideoDecodeError(f"cannot decode {path}: it cannot be opened as a video "
+                               f"({_short_reason(exc, path)})", hint=hint) from exc
+    with container:
+        if not container.streams.video:
+            raise VideoDecodeError(f"cannot decode {path}: it has no video stream", hint=hint)
+        try:
+            next(container.decode(video=0))
+        except StopIteration:
+            raise VideoDecodeError(f"cannot decode {path}: it has no video frames",
+                                   hint=hint) from None
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is the same user error
+            raise VideoDecodeError(f"cannot decode {path}: its first frame cannot be read "
+                                   f"({_short_reason(exc, path)})", hint=hint) from exc
 
 
 def probe(path: str | Path, *, backend: str = "auto") -> VideoInfo:

@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
+from avc_tui import control
 from avc_tui.cli.options import AsJson, Db, ExperimentId
 from avc_tui.cli.render import print_comparison, print_confusion, print_result, status_cell
 from avc_tui.console import console
@@ -134,7 +136,7 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
             table.add_row(a.kind, a.path, f"{a.size:,}", a.sha256[:12])
         console.print(table)
     if row.error:
-        console.print(f"[red]error:[/] {row.error.strip()}", highlight=False)
+        console.print(f"[red]error:[/] {escape(row.error.strip())}", highlight=False)
     console.print(f"config: {json.dumps(row.config)}", highlight=False, soft_wrap=True)
 
 

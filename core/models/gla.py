@@ -179,7 +179,8 @@ class GLAHead(TemporalHead):
             self.cnn = FineTunedCNN(cnn, cnn_weights, restoring=restoring)
             in_dim = self.cnn.channels
         if rnn not in ("lstm", "gru", "sru"):
-            raise ConfigError(f"GLA's rnn must be lstm, gru or sru, not {rnn!r}")
+            raise ConfigError(f"GLA's rnn must be lstm, gru or sru, not {rnn!r}",
+                              hint="for example -o rnn=gru")
         if segments is not None and int(segments) < 1:
             raise ValueError(f"segments must be a positive number of frames, not {segments!r}")
         if int(test_samples) < 1:

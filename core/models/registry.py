@@ -205,7 +205,11 @@ def build_head(name: str, *, in_dim: int, num_classes: int, frames: int,
         raise ConfigError(f"bad value for an option of head {name!r}: {exc}", hint=check) from exc
     except ValueError as exc:
         raise ConfigError(f"bad value for an option of head {name!r}: {exc}", hint=check) from exc
-    except (RuntimeError, OverflowError, MemoryError) as exc:  # sizes past what memory can hold
+    except (RuntimeError, OverflowError, MemoryError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, RuntimeError) and "overflow" not in first.lower():
+            # e.g. -o dense=-5: "Trying to create tensor with negative dimension"
+            raise ConfigError(f"bad value for an option of head {name!r}: {first}",
+                              hint=check) from exc
         raise ConfigError(f"head {name!r} is too large to build with these options: {first}",
-                          hint="use smaller sizes, e.g. -o hidden=256") from exc
+                          hint=f"use smaller sizes; {known}") from exc

@@ -105,9 +105,9 @@ class ExperimentScreen(Screen):
         error.display = bool(e.error or warnings)
         parts: list[str | tuple[str, str]] = []
         if e.error:
-            parts += [("Error\n", "bold red"), e.error.strip() + "\n"]
+            parts += [("Error\n", "bold red"), e.error.strip()]
         for warning in warnings:
-            parts += [("warning: ", "yellow"), warning + "\n"]
+            parts += ["\n" if parts else "", ("warning: ", "yellow"), warning]
         if parts:
             error.update(Text.assemble(*parts))
         log = self.query_one("#log", Static)

@@ -37,9 +37,11 @@ class LaunchForm:
     def request(self) -> LaunchRequest:
         """The launch request; raises ``ConfigError`` for a field that is not a number."""
         if not self.root.strip():
-            raise ConfigError("enter the dataset folder")
+            raise ConfigError("enter the dataset folder",
+                              hint="the folder that holds ROOT/<class>/<video>")
         if not self.backbones or not self.heads:
-            raise ConfigError("choose at least one backbone and one head")
+            raise ConfigError("choose at least one backbone and one head",
+                              hint="tick them in the two lists (space toggles)")
         return LaunchRequest(
             self.root.strip(), backbones=self.backbones, heads=self.heads, layout=self.layout,
             split=self.split.strip() or "abdn", weights=self.weights.strip() or "imagenet",
@@ -55,7 +57,8 @@ def _optional_int(value: str, what: str) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise ConfigError(f"{what} must be a whole number of at least 1, not {value!r}")
+        raise ConfigError(f"{what} must be a whole number of at least 1, not {value!r}",
+                          hint="leave it empty for the default")
     return int(value)
 
 

@@ -21,8 +21,16 @@ def upgrade() -> None:
         sa.Column("name", sa.String(32), primary_key=True),
         sa.Column("value", sa.Integer, nullable=False),
     )
-    highest = op.get_bind().execute(sa.text("SELECT MAX(id) FROM experiments")).scalar()
-    op.bulk_insert(counters, [{"name": "experiments", "value": highest or 0}])
+    bind = op.get_bind()
+    highest = bind.execute(sa.text("SELECT MAX(id) FROM experiments")).scalar() or 0
+    if bind.dialect.name == "postgresql":
+        # Its sequence may already be past the largest id left (the newest rows were removed).
+        sequence = bind.execute(sa.text(
+            "SELECT pg_get_serial_sequence('experiments', 'id')")).scalar()
+        if sequence:
+            used = bind.execute(sa.text(f"SELECT last_value, is_called FROM {sequence}")).one()
+            highest = max(highest, used[0] if used[1] else used[0] - 1)
+    op.bulk_insert(counters, [{"name": "experiments", "value": highest}])
 
 
 def downgrade() -> None:
