@@ -192,6 +192,10 @@ class ExperimentConfig:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
+    def cell(self) -> str:
+        """See :func:`cell_key`."""
+        return cell_key(self.to_dict())
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentConfig:
         """Rebuild a config from :meth:`to_dict` output; raises ``ConfigError`` on bad content."""
@@ -255,3 +259,26 @@ def _sorted_keys(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_keys(item) for item in value]
     return value
+
+
+# What differs between the trials of one cell: the training seed, the seed of the ABDN split and
+# the official fold.
+TRIAL_FIELDS = {"train": ("seed",), "data": ("split_seed", "split")}
+
+
+def cell_key(config: dict[str, Any]) -> str:
+    """A digest of what an experiment is (a config as :meth:`ExperimentConfig.to_dict` writes
+    it), less what varies between trials: experiments with the same key are trials of one cell,
+    whose numbers are averaged. An ABDN random split and official folds are different protocols,
+    so they stay apart."""
+    body = json.loads(json.dumps(config))
+    body.pop("name", None)
+    body.pop("tags", None)
+    body.get("train", {}).pop("device", None)
+    data = body.get("data", {})
+    data["protocol"] = "official" if str(data.get("split", "")).isdigit() else data.get("split")
+    for section, keys in TRIAL_FIELDS.items():
+        for key in keys:
+            body.get(section, {}).pop(key, None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

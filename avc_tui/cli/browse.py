@@ -42,6 +42,10 @@ def list_experiments(
     backbone: Annotated[Optional[str], typer.Option("--backbone", "-b")] = None,
     head: Annotated[Optional[str], typer.Option("--head", "-h")] = None,
     tag: Annotated[Optional[str], typer.Option(help="Only experiments with this tag.")] = None,
+    group: Annotated[Optional[int], typer.Option(help="Only the experiments of this group.")
+                     ] = None,
+    groups: Annotated[bool, typer.Option("--groups", help="List the groups (one per `avc "
+                                         "grid`) instead, with their progress.")] = False,
     sort: Annotated[str, typer.Option(help="Sort by a column: id, name, status, test_top1, "
                                       "created_at, …")] = "id",
     desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
@@ -51,13 +55,19 @@ def list_experiments(
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
-    """List the experiments of the registry."""
+    """List the experiments of the registry (or, with --groups, its groups)."""
     _one_of(status, STATUSES, "status", "--status")
-    filters = dict(status=status, dataset=dataset, backbone=backbone, head=head, tag=tag)
+    if groups:
+        _list_groups(db, as_json)
+        return
+    filters = dict(status=status, dataset=dataset, backbone=backbone, head=head, tag=tag,
+                   group=group)
     if limit is None:
         limit = 0 if as_json else 50
     with Registry(db, create=False) as registry:
         registry.mark_lost()
+        if group is not None:
+            registry.group(group)  # an unknown group is an error, not an empty list
         # The last `limit` rows in the sort order: fetched in reverse, shown in order.
         rows = registry.list(**filters, sort=sort, descending=not desc, limit=limit,
                              light=True)[::-1]
@@ -86,6 +96,26 @@ def list_experiments(
     console.print(table)
     if total > len(rows):
         console.print(f"[dim]showing the last {len(rows)} of {total}; --limit 0 shows all[/]")
+
+
+def _list_groups(db: str | None, as_json: bool) -> None:
+    with Registry(db, create=False) as registry:
+        registry.mark_lost()
+        groups = registry.groups()
+    rows = [{"id": g.id, "name": g.name, "created_at": g.created_at,
+             "axes": {k: len(v) for k, v in g.axes.items()}, **control.group_summary(counts)}
+            for g, counts in groups if counts]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title=f"{len(rows)} groups", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1))
+    for column in ("id", "status", "done", "created", "name"):
+        table.add_column(column, justify="right" if column in ("id", "done") else "left")
+    for r in rows:
+        table.add_row(str(r["id"]), status_cell(r["status"]), f"{r['done']}/{r['total']}",
+                      r["created_at"].strftime("%m-%d %H:%M"), r["name"])
+    console.print(table)
 
 
 def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) -> None:
@@ -148,19 +178,28 @@ def compare(
     fmt: Annotated[str, typer.Option("--format", help="table, csv, markdown, latex or "
                                      "json.")] = "table",
     metric: Annotated[str, typer.Option(help="top1 or top5 test accuracy.")] = "top1",
+    agg: Annotated[Optional[str], typer.Option(
+        help="mean (± sd over the trials of a cell: runs that differ only in seed, split seed "
+             "or fold), best or last run per cell; default mean once a cell has several "
+             "trials, else best.")] = None,
+    group: Annotated[Optional[int], typer.Option(help="Only the experiments of this group "
+                                                 "(see `avc ls --groups`).")] = None,
     db: Db = None,
 ) -> None:
-    """The backbone × attention-mode table of test accuracy (%), best run per cell."""
-    from avc_tui.compare import FORMATS, METRICS, PAPER
+    """The backbone × attention-mode table of test accuracy (%), one number per cell."""
+    from avc_tui.compare import AGGREGATIONS, FORMATS, METRICS, PAPER
 
     _one_of(metric, METRICS, "metric", "--metric")
     _one_of(fmt, FORMATS, "format", "--format")
+    _one_of(agg, AGGREGATIONS, "aggregation", "--agg")
     if paper is not None and paper not in PAPER:
         raise ConfigError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}",
                           hint="for example --paper ucf101, or leave it out")
     with Registry(db, create=False) as registry:
-        records = registry.results(dataset=dataset, tag=tag)
-    print_comparison(records, paper, fmt, metric)
+        if group is not None:
+            registry.group(group)
+        records = registry.results(dataset=dataset, tag=tag, group=group)
+    print_comparison(records, paper, fmt, metric, agg)
 
 
 def export(

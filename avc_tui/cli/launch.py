@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,11 +20,10 @@ from avc_tui.cli.options import (
     with_options,
     worker_options,
 )
-from avc_tui.cli.render import print_comparison, status_cell
-from avc_tui.cli.running import run_in_foreground, start_in_background
+from avc_tui.cli.running import run_batch_in_foreground, run_in_foreground, start_in_background
 from avc_tui.console import console
-from avc_tui.formatting import fmt_pct
-from avc_tui.registry import Registry, Status
+from avc_tui.registry import Registry
+from core.errors import AvcError
 
 
 @with_options(request=launch_request, options=worker_options)
@@ -68,14 +68,28 @@ def grid(
                                                      "features).")] = None,
     heads: Annotated[Optional[str], typer.Option(help="Comma-separated heads (default: the "
                                                  "three ABDN modes).")] = None,
+    trials: Annotated[int, typer.Option(help="Repeat each cell with this many training seeds "
+                                        "(--seed, --seed + 1, …).")] = 1,
+    split_seeds: Annotated[int, typer.Option(help="Repeat each cell over this many seeded "
+                                             "ABDN 70/30 splits (the paper's protocol).")] = 1,
+    splits: Annotated[Optional[str], typer.Option(help="Repeat each cell over these official "
+                                                  "folds, e.g. 1,2,3 (needs --layout).")] = None,
+    group_name: Annotated[Optional[str], typer.Option(help="Name of the group the runs are "
+                                                      "registered in.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Register more than "
+                                      f"{control.CONFIRM_ABOVE} runs without asking.")] = False,
     jobs: Annotated[Optional[int], typer.Option(help="Jobs at once (default: one per GPU, or "
                                                 "one on the CPU).")] = None,
+    detach: Annotated[bool, typer.Option(help="Run in a background batch runner and return at "
+                                         "once.")] = False,
     db: Db = None,
 ) -> None:
-    """Run backbones × heads on one dataset (default: the ABDN 5 × 3 grid).
+    """Run backbones × heads (× trials) on one dataset (default: the ABDN 5 × 3 grid).
 
-    As many jobs run at once as there are devices (one per GPU, else one on the CPU, or --jobs);
-    each backbone's features are extracted once and shared by all its heads.
+    The runs are registered as one group (`avc ls --groups`), which `avc resume --group`,
+    `avc cancel --group`, `avc rm --group` and `avc compare --group` take as one. As many jobs
+    run at once as there are devices (one per GPU, else one on the CPU, or --jobs); each
+    backbone's features are extracted once and shared by all its heads and trials.
     """
     from core.backbones import backbone_names
     from core.models.registry import head_names
@@ -85,34 +99,31 @@ def grid(
         backbones=control.chosen_names(backbones, backbone_names(), "backbone")
         if backbones else (),
         heads=control.chosen_names(heads, head_names(), "head") if heads else ())
-    configs = control.build_configs(request)
-    control.check_launch(configs, cache_dir=options.cache_dir,
+    folds = [f.strip() for f in (splits or "").split(",") if f.strip()]
+    planned = control.plan_grid(request, control.Trials(trials, split_seeds, folds))
+    control.check_launch(planned.configs, cache_dir=options.cache_dir,
                          skip_unreadable=options.skip_unreadable)
+    confirm_count(len(planned.configs), yes)
     with Registry(db) as registry:
-        ids = [row.id for row in control.register(registry, configs, tags=request.tags)]
-        last: dict[int, str] = {}
+        group, rows = control.register_group(registry, planned, name=group_name,
+                                             tags=request.tags)
+        ids = [row.id for row in rows]
+        console.print(f"group {group.id} ({group.name}): registered experiments "
+                      f"{ids[0]}–{ids[-1]}", highlight=False)
+        if detach:
+            log = control.start_batch_background(registry, ids, jobs=jobs, options=options)
+            console.print(f"running in the background; follow it with `avc ls --group "
+                          f"{group.id}` or `avc tui`; log: {log}", highlight=False)
+            return
+        run_batch_in_foreground(registry, ids, jobs=jobs, options=options)
 
-        def tick(running: dict[int, str]) -> None:
-            for experiment_id in set(last) - set(running):
-                row = registry.get(experiment_id)
-                console.print(f"{row.id:>5} {row.name:<32} {status_cell(row.status)} "
-                              f"{fmt_pct(row.test_top1)}", highlight=False)
-            for experiment_id in set(running) - set(last):
-                console.print(f"{experiment_id:>5} started on {running[experiment_id]}",
-                              style="dim", highlight=False)
-            last.clear()
-            last.update(running)
 
-        slots = control.job_slots(jobs)
-        console.print(f"registered experiments {ids[0]}–{ids[-1]}; running {len(slots)} at a "
-                      f"time on {', '.join(s.name for s in slots)}", highlight=False)
-        schedule = control.run_batch_here(registry, ids, slots, options=options, on_tick=tick)
-        tick({})
-        print_comparison([r for r in registry.results() if r["id"] in set(ids)], None, "table")
-        failed = [i for i in ids if registry.get(i).status != Status.FINISHED]
-    if schedule.interrupted:
-        raise typer.Exit(130)
-    if failed:
-        console.print(f"[red]{len(failed)} experiments did not finish:[/] "
-                      f"{', '.join(map(str, failed))} (see `avc show ID`)")
-        raise typer.Exit(1)
+def confirm_count(count: int, yes: bool) -> None:
+    """Ask before registering more than ``CONFIRM_ABOVE`` runs (unless ``yes``); without a
+    terminal to ask on, refuse with a hint instead."""
+    if count <= control.CONFIRM_ABOVE or yes:
+        return
+    if not sys.stdin.isatty():
+        raise AvcError(f"this would register {count} experiments",
+                       hint="pass --yes to register them, or fewer backbones, heads or trials")
+    typer.confirm(f"register {count} experiments?", abort=True)

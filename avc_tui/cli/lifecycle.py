@@ -3,39 +3,80 @@ layer, the outcome printed."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Optional
 
 import typer
 
 from avc_tui import control
-from avc_tui.cli.options import AsJson, Db, Device, ExperimentId, with_options, worker_options
-from avc_tui.cli.running import run_in_foreground, start_in_background
+from avc_tui.cli.options import AsJson, Db, Device, with_options, worker_options
+from avc_tui.cli.running import run_batch_in_foreground, run_in_foreground, start_in_background
 from avc_tui.console import console
 from avc_tui.registry import Registry
+from core.errors import ConfigError
+
+GroupOption = Annotated[Optional[int], typer.Option(
+    "--group", help="A group's id (see `avc ls --groups`) instead of experiment ids: all of its "
+                    "experiments.")]
 
 
-def cancel(experiment_id: ExperimentId, db: Db = None) -> None:
-    """Stop a running experiment (its last epoch's checkpoint stays) or drop a queued one."""
+def _one_target(ids: Sequence[int], group: int | None, command: str) -> None:
+    if bool(ids) == (group is not None):
+        raise ConfigError(f"`avc {command}` takes experiment ids or --group, one of them",
+                          hint=f"for example `avc {command} 3` or `avc {command} --group 1`")
+
+
+def cancel(
+    experiment_ids: Annotated[Optional[list[int]], typer.Argument(
+        help="Experiment ids.", show_default=False)] = None,
+    group: GroupOption = None,
+    db: Db = None,
+) -> None:
+    """Stop running experiments (their last epoch's checkpoint stays) or drop queued ones."""
+    ids = experiment_ids or []
+    _one_target(ids, group, "cancel")
     with Registry(db, create=False) as registry:
-        control.cancel(registry, experiment_id)
-    console.print(f"experiment {experiment_id}: cancel requested", highlight=False)
+        if group is not None:
+            ids = control.cancel_group(registry, group)
+        else:
+            for experiment_id in ids:
+                control.cancel(registry, experiment_id)
+    for experiment_id in ids:
+        console.print(f"experiment {experiment_id}: cancel requested", highlight=False)
 
 
 @with_options(options=worker_options)
 def resume(
-    experiment_id: ExperimentId,
     options: control.WorkerOptions,
+    experiment_id: Annotated[Optional[int], typer.Argument(
+        help="Experiment id (see `avc ls`).", show_default=False)] = None,
+    group: GroupOption = None,
     detach: Annotated[bool, typer.Option(help="Continue in a background worker.")] = False,
+    jobs: Annotated[Optional[int], typer.Option(help="With --group: jobs at once (default: one "
+                                                "per GPU, or one on the CPU).")] = None,
     device: Device = "auto",
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
     """Continue a cancelled, lost or failed experiment from its last checkpoint, or start a
-    queued one that a stopped grid left behind.
+    queued one that a stopped grid left behind; with --group, every one of the group's
+    experiments that did not finish.
 
     Its metric history is kept; the epochs after the checkpoint are run again.
     """
+    _one_target([experiment_id] if experiment_id is not None else [], group, "resume")
     with Registry(db, create=False) as registry:
+        if group is not None:
+            ids = control.requeue_group(registry, group)
+            console.print(f"group {group}: resuming experiments {', '.join(map(str, ids))}",
+                          highlight=False)
+            if detach:
+                log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
+                                                     resume=True)
+                console.print(f"running in the background; log: {log}", highlight=False)
+                return
+            run_batch_in_foreground(registry, ids, jobs=jobs, options=options, resume=True)
+            return
         control.requeue_for_resume(registry, experiment_id, device=device)
         if detach:
             start_in_background(registry, experiment_id, resume=True, as_json=as_json,
@@ -46,12 +87,22 @@ def resume(
 
 
 def rm(
-    experiment_ids: Annotated[list[int], typer.Argument(help="Experiment ids.")],
+    experiment_ids: Annotated[Optional[list[int]], typer.Argument(
+        help="Experiment ids.", show_default=False)] = None,
+    group: GroupOption = None,
     files: Annotated[bool, typer.Option(help="Also delete the run folders.")] = False,
     db: Db = None,
 ) -> None:
-    """Remove experiments (and their metrics, artifacts and predictions) from the registry."""
+    """Remove experiments (and their metrics, artifacts and predictions) from the registry; with
+    --group, the group and all its experiments."""
+    ids = experiment_ids or []
+    _one_target(ids, group, "rm")
     with Registry(db, create=False) as registry:
-        rows = control.delete(registry, experiment_ids, files=files)
+        if group is not None:
+            removed, rows = control.delete_group(registry, group, files=files)
+        else:
+            rows = control.delete(registry, ids, files=files)
     for row in rows:
         console.print(f"removed experiment {row.id} {row.name}", highlight=False)
+    if group is not None:
+        console.print(f"removed group {removed.id} ({removed.name})", highlight=False)

@@ -57,30 +57,45 @@ def print_confusion(result: dict[str, Any]) -> None:
 
 
 def print_comparison(records: list[dict], paper: str | None, fmt: str,
-                     metric: str = "top1") -> None:
+                     metric: str = "top1", agg: str | None = None) -> None:
     """The backbone × head table of ``records`` (registry results), in ``fmt``: a Rich table
-    with the best cell in bold, or csv/markdown/latex/json text on stdout."""
-    from avc_tui.compare import comparison, render
+    with the best cell in bold, or csv/markdown/latex/json text on stdout. Cells that average
+    several trials read "mean ± sd (n)"."""
+    from avc_tui.compare import (
+        comparison,
+        default_aggregation,
+        render,
+        runs_frame,
+        shown_cells,
+        value_columns,
+    )
 
-    table = comparison(records, paper=paper, metric=metric)
+    agg = agg or default_aggregation(runs_frame(records))
+    table = comparison(records, paper=paper, metric=metric, agg=agg)
     if fmt != "table":
         typer.echo(render(table, fmt))
         return
     if table.empty:
         console.print("no finished experiments to compare")
         return
-    best = table[[c for c in table.columns if not c.endswith("(paper)")]].max().max()
-    out = Table(title=f"Test {metric} accuracy (%), best run per cell", title_justify="left")
+    ours = value_columns(table)
+    best = table[ours].max().max()
+    columns, rows = shown_cells(table)
+    what = {"mean": "mean ± sd (n) over the trials of a cell", "best": "best run per cell",
+            "last": "latest run per cell"}[agg]
+    out = Table(title=f"Test {metric} accuracy (%), {what}", title_justify="left",
+                caption="* the paper's value lies outside our mean ± 2 standard errors"
+                if any(t.endswith("*") for _, texts in rows for t in texts) else None)
     out.add_column("CNN", style="bold")
-    for column in table.columns:
-        out.add_column(column, justify="right",
-                       style="dim" if column.endswith("(paper)") else None)
-    for name, values in table.iterrows():
-        cells = []
-        for column, value in values.items():
-            text = "—" if value != value else f"{value:.1f}"  # NaN check
-            if value == best and not column.endswith("(paper)"):
+    for column in columns:
+        out.add_column(column, justify="right", style=None if column in ours else "dim")
+    for (name, texts), (_, values) in zip(rows, table.iterrows()):
+        cells, position = [], 0
+        for column in columns:
+            text = texts[position]
+            if column in ours and values[column] == best:
                 text = f"[bold green]{text}[/]"
             cells.append(text)
+            position += 1
         out.add_row(name, *cells)
     console.print(out)

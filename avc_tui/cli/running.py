@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from avc_tui import control
-from avc_tui.cli.render import print_result
+from avc_tui.cli.render import print_comparison, print_result, status_cell
 from avc_tui.console import ProgressReporter, console
-from avc_tui.formatting import error_and_hint
+from avc_tui.formatting import error_and_hint, fmt_pct
 from avc_tui.registry import Registry, Status
 from core.errors import AvcError
 
@@ -61,3 +61,38 @@ def start_in_background(registry: Registry, experiment_id: int, *, resume: bool,
     console.print(f"experiment {experiment_id} started in the background (pid {started.pid}); "
                   f"follow it with `avc show {experiment_id}` or `avc tui`; log: {started.log}",
                   highlight=False)
+
+
+def run_batch_in_foreground(registry: Registry, ids: list[int], *, jobs: int | None,
+                            options: control.WorkerOptions, resume: bool = False) -> None:
+    """Run the experiments ``ids`` in worker processes from here (as many at once as
+    :func:`control.job_slots` gives), print each as it starts and ends, then their comparison
+    table. Exits 130 when stopped, 1 when some did not finish."""
+    last: dict[int, str] = {}
+
+    def tick(running: dict[int, str]) -> None:
+        for experiment_id in set(last) - set(running):
+            row = registry.get(experiment_id)
+            console.print(f"{row.id:>5} {row.name:<32} {status_cell(row.status)} "
+                          f"{fmt_pct(row.test_top1)}", highlight=False)
+        for experiment_id in set(running) - set(last):
+            console.print(f"{experiment_id:>5} started on {running[experiment_id]}",
+                          style="dim", highlight=False)
+        last.clear()
+        last.update(running)
+
+    slots = control.job_slots(jobs)
+    console.print(f"running {len(slots)} at a time on {', '.join(s.name for s in slots)}",
+                  highlight=False)
+    schedule = control.run_batch_here(registry, ids, slots, options=options, resume=resume,
+                                      on_tick=tick)
+    tick({})
+    wanted = set(ids)
+    print_comparison([r for r in registry.results() if r["id"] in wanted], None, "table")
+    failed = [i for i in ids if registry.get(i).status != Status.FINISHED]
+    if schedule.interrupted:
+        raise typer.Exit(130)
+    if failed:
+        raise AvcError(f"{len(failed)} experiments did not finish: {', '.join(map(str, failed))}",
+                       hint=f"`avc show {failed[0]}` shows why; after a fix, `avc resume ID` "
+                            f"goes on from the last saved epoch")

@@ -3,14 +3,26 @@ front ends (the CLI in ``avc_tui.cli``, the TUI in ``avc_tui.tui``). They parse 
 layer builds configs from launch requests, registers, starts, cancels, resumes and deletes, and
 it alone calls the runner."""
 
+from avc_tui.control.groups import (
+    CONFIRM_ABOVE,
+    cancel_group,
+    delete_group,
+    group_summary,
+    members,
+    register_group,
+    requeue_group,
+)
 from avc_tui.control.launch import (
     DEFAULT_BACKBONE,
     DEFAULT_HEAD,
     LaunchRequest,
+    Planned,
+    Trials,
     build_configs,
     check_launch,
     chosen_names,
     parse_options,
+    plan_grid,
 )
 from avc_tui.control.operations import (
     Started,
@@ -29,8 +41,10 @@ from avc_tui.control.operations import (
 )
 from avc_tui.runner.executor import WorkerOptions
 
-__all__ = ["DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Started", "WorkerOptions",
-           "build_configs", "cancel", "check_launch", "chosen_names", "delete",
-           "experiment_checkpoint", "is_experiment_id", "job_slots", "model_checkpoint",
-           "parse_options", "register", "requeue_for_resume", "run_batch_here", "run_here",
-           "start_background", "start_batch_background"]
+__all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Planned",
+           "Started", "Trials", "WorkerOptions", "build_configs", "cancel", "cancel_group",
+           "check_launch", "chosen_names", "delete", "delete_group", "experiment_checkpoint",
+           "group_summary", "is_experiment_id", "job_slots", "members", "model_checkpoint",
+           "parse_options", "plan_grid", "register", "register_group", "requeue_for_resume",
+           "requeue_group", "run_batch_here", "run_here", "start_background",
+           "start_batch_background"]

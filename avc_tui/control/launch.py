@@ -8,9 +8,10 @@ that its videos open, and that ImageNet weights asked for are in the local cache
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,9 +117,69 @@ def _heads(request: LaunchRequest) -> list[str]:
     return [DEFAULT_HEAD]
 
 
+@dataclass(frozen=True)
+class Trials:
+    """How each backbone × head combination is repeated: ``seeds`` training seeds (from the
+    request's seed on), ``split_seeds`` seeded ABDN 70/30 splits (from its split seed on), or the
+    official folds ``splits``. The papers average such repeats."""
+
+    seeds: int = 1
+    split_seeds: int = 1
+    splits: Sequence[str] = ()
+
+    def axes(self, request: LaunchRequest) -> dict[str, list[Any]]:
+        """The trial axes and their values (``{"seed": [0, 1, 2]}``); none for one trial."""
+        if self.seeds < 1 or self.split_seeds < 1:
+            raise ConfigError("--trials and --split-seeds must be at least 1",
+                              hint="for example --trials 3")
+        if self.splits and self.split_seeds > 1:
+            raise ConfigError("--splits (official folds) and --split-seeds (seeded random "
+                              "splits) are two protocols; give one",
+                              hint="--splits 1,2,3 for UCF-101's folds, --split-seeds 5 for ABDN's")
+        axes: dict[str, list[Any]] = {}
+        if self.seeds > 1:
+            axes["seed"] = list(range(request.seed, request.seed + self.seeds))
+        if self.split_seeds > 1:
+            axes["split_seed"] = list(range(request.split_seed,
+                                            request.split_seed + self.split_seeds))
+        if self.splits:
+            axes["split"] = [str(s) for s in self.splits]
+        return axes
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a grid registers: its configs in run order, each one's values of the group's axes,
+    and the axes with every value they take."""
+
+    configs: list[ExperimentConfig]
+    values: list[dict[str, Any]]
+    axes: dict[str, list[Any]]
+
+
+def plan_grid(request: LaunchRequest, trials: Trials = Trials()) -> Planned:
+    """Every backbone × head × trial of ``request`` (see :func:`build_configs`), the trials
+    outermost: the first jobs of a grid are one trial of every cell, so that parallel slots
+    start different backbones. Raises ``ConfigError``."""
+    trial_axes = trials.axes(request)
+    configs: list[ExperimentConfig] = []
+    values: list[dict[str, Any]] = []
+    for combination in itertools.product(*trial_axes.values()):
+        point = dict(zip(trial_axes, combination))
+        for config in build_configs(replace(request, **point)):
+            configs.append(config)
+            values.append({"backbone": config.features.backbone, "head": config.head.name,
+                           **point})
+    axes = {"backbone": list(dict.fromkeys(v["backbone"] for v in values)),
+            "head": list(dict.fromkeys(v["head"] for v in values)), **trial_axes}
+    return Planned(configs, values, axes)
+
+
 def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
-    """One config per backbone × head of ``request``; raises ``ConfigError`` (an ``AvcError``)
-    with what is wrong. Nothing is read from disk but the registries of names."""
+    """One config per backbone × head of ``request``, head-major (every backbone's run of the
+    first head, then of the next): with k parallel slots the first k jobs extract k different
+    backbones rather than wait on one extraction. Raises ``ConfigError`` (an ``AvcError``) with
+    what is wrong. Nothing is read from disk but the registries of names."""
     root = Path(str(request.root).strip()).expanduser()
     if not str(request.root).strip():
         raise ConfigError("no dataset folder given", hint="give the folder of the videos")
@@ -141,7 +202,7 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
             name=request.name,
             tags=tuple(request.tags),
         )
-        for backbone in _backbones(request) for head in _heads(request)
+        for head in _heads(request) for backbone in _backbones(request)
     ]
 
 
@@ -158,7 +219,11 @@ def check_launch(configs: Sequence[ExperimentConfig], *, cache_dir: Path | None 
 
     if not configs:
         raise ConfigError("nothing to launch", hint="choose at least one backbone and one head")
-    dataset = open_dataset(configs[0])
+    datasets = {}
+    for config in configs:  # each official fold has its own split files
+        if config.data not in datasets:
+            datasets[config.data] = open_dataset(config)
+    dataset = datasets[configs[0].data]
     # FeatureConfig sets the weights of backbones without any (frames, given features) to none.
     for backbone, weights in sorted({(c.features.backbone, c.features.weights)
                                      for c in configs}):

@@ -107,13 +107,15 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
 
 
 def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
-                           jobs: int | None = None, options: WorkerOptions = WorkerOptions()
-                           ) -> Path:
+                           jobs: int | None = None, options: WorkerOptions = WorkerOptions(),
+                           resume: bool = False) -> Path:
     """Run several queued experiments from a detached batch runner (``avc grid``'s scheduling),
-    so they go on when the caller exits; returns the runner's log file."""
+    so they go on when the caller exits; returns the runner's log file. ``resume``: each goes on
+    from its last checkpoint, if it has one."""
     first, last = experiment_ids[0], experiment_ids[-1]
     log = Path(registry.get(first).run_dir).parent / f"batch-{first}-{last}.log"
-    start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args())
+    start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args(),
+                resume=resume)
     return log
 
 
@@ -124,12 +126,13 @@ def job_slots(jobs: int | None = None) -> list[Slot]:
 
 
 def run_batch_here(registry: Registry, experiment_ids: Sequence[int], slots: Sequence[Slot], *,
-                   options: WorkerOptions = WorkerOptions(),
+                   options: WorkerOptions = WorkerOptions(), resume: bool = False,
                    on_tick: Callable[[dict[int, str]], None] | None = None) -> Schedule:
     """Run queued experiments in worker processes from here, one per slot at a time (see
-    :func:`job_slots`), until all have ended or Ctrl-C; returns what happened."""
+    :func:`job_slots`), until all have ended or Ctrl-C; returns what happened. ``resume``: each
+    goes on from its last checkpoint, if it has one."""
     return run_all(registry, experiment_ids, LocalExecutor(), slots, options=options.args(),
-                   on_tick=on_tick)
+                   resume=resume, on_tick=on_tick)
 
 
 def cancel(registry: Registry, experiment_id: int) -> Experiment:

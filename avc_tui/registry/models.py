@@ -45,7 +45,8 @@ RESUMABLE = (Status.CANCELLED, Status.LOST, Status.FAILED)
 SUMMARY_COLUMNS = ("id", "name", "status", "dataset", "split", "backbone", "head", "preset", "seed",
                    "tags", "device", "host", "pid", "epoch", "epochs", "test_top1", "test_top5",
                    "test_loss", "run_dir", "created_at", "started_at", "finished_at",
-                   "heartbeat_at", "config_hash", "git_revision", "versions", "error")
+                   "heartbeat_at", "config_hash", "git_revision", "versions", "error",
+                   "group_id", "axes")
 
 
 class Base(DeclarativeBase):
@@ -87,6 +88,8 @@ class Experiment(Base):
     test_top5: Mapped[float | None] = mapped_column(Float)
     test_loss: Mapped[float | None] = mapped_column(Float)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    group_id: Mapped[int | None] = mapped_column(Integer)
+    axes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     points: Mapped[list[MetricPoint]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
@@ -103,7 +106,21 @@ class Experiment(Base):
         Index("ix_experiments_status", "status"),
         Index("ix_experiments_cell", "dataset", "backbone", "head"),
         Index("ix_experiments_created", "created_at"),
+        Index("ix_experiments_group", "group_id"),
     )
+
+
+class Group(Base):
+    """Experiments registered together (one `avc grid`): its ``axes`` map each swept field to
+    the values it takes (``{"backbone": [...], "head": [...], "seed": [0, 1, 2]}``)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    axes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class IdCounter(Base):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions (a test checks that they agree). Knowing it without
 # Alembic lets a registry that is already current open without importing Alembic at all.
-HEAD = "0004"
+HEAD = "0005"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -58,7 +58,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 AVC_TABLES = frozenset({"alembic_version", "experiments", "metric_points", "artifacts",
-                        "predictions", "id_counters"})
+                        "predictions", "id_counters", "groups"})
 
 
 def refuse_foreign(engine: Engine) -> None:

@@ -39,6 +39,7 @@ from avc_tui.registry.models import (
     STATUSES,
     Artifact,
     Experiment,
+    Group,
     IdCounter,
     MetricPoint,
     PredictionRecord,
@@ -46,7 +47,7 @@ from avc_tui.registry.models import (
 )
 from avc_tui.registry.schema import ensure_schema, refuse_foreign
 from core.choices import SELECTION_KEYS
-from core.config import ExperimentConfig
+from core.config import ExperimentConfig, cell_key
 
 DEFAULT_DB = "experiments.db"
 # A running experiment whose worker has not reported for this long is taken for lost.
@@ -172,10 +173,12 @@ class Registry:
     # --- experiments ------------------------------------------------------------------------
 
     def create(self, config: ExperimentConfig, *, run_dir: str | Path | None = None,
-               runs_root: str | Path | None = None, tags: Sequence[str] = ()) -> Experiment:
+               runs_root: str | Path | None = None, tags: Sequence[str] = (),
+               group_id: int | None = None, axes: dict[str, Any] | None = None) -> Experiment:
         """Register ``config`` as a new queued experiment; its run folder is ``run_dir`` or
         ``runs_root/<id>-<backbone>-<head>`` (``runs_root`` defaults to ``$AVC_RUNS_DIR`` or
-        ``avc-runs`` in the working directory)."""
+        ``avc-runs`` in the working directory). ``group_id`` and ``axes``: the group it belongs
+        to and its values of the group's axes."""
         runs_root = runs_root or os.environ.get("AVC_RUNS_DIR") or "avc-runs"
         row = Experiment(
             name=config.display_name, status=Status.QUEUED, config=config.to_dict(),
@@ -184,12 +187,10 @@ class Registry:
             head=config.head.name, preset=config.train.preset, seed=config.train.seed,
             tags=sorted({*config.tags, *tags}), run_dir=str(run_dir or ""), created_at=now(),
             epochs=config.train.epochs, versions={}, cancel_requested=False, epoch=0,
+            group_id=group_id, axes=axes,
         )
         with self.session() as s, s.begin():
-            # The counter's row lock (SQLite: the write lock) serialises concurrent creators.
-            counter = IdCounter.name == Experiment.__tablename__
-            s.execute(update(IdCounter).where(counter).values(value=IdCounter.value + 1))
-            row.id = s.scalar(select(IdCounter.value).where(counter))
+            row.id = _next_id(s, Experiment.__tablename__)
             s.add(row)
             s.flush()
             if run_dir is None:
@@ -200,6 +201,45 @@ class Registry:
                     n += 1
                     folder = base.with_name(f"{base.name}-{n}")
                 row.run_dir = str(folder)
+        return row
+
+    # --- groups -----------------------------------------------------------------------------
+
+    def create_group(self, name: str, *, kind: str = "grid",
+                     axes: dict[str, list[Any]] | None = None) -> Group:
+        """Register a new, empty group of experiments."""
+        row = Group(name=name, kind=kind, axes=axes or {}, created_at=now())
+        with self.session() as s, s.begin():
+            row.id = _next_id(s, Group.__tablename__)
+            s.add(row)
+        return row
+
+    def group(self, group_id: int) -> Group:
+        with self.session() as s:
+            row = s.get(Group, group_id)
+        if row is None:
+            raise RegistryError(f"no group {group_id} in {_describe(self.url)}",
+                                hint="`avc ls --groups` lists the groups")
+        return row
+
+    def groups(self) -> list[tuple[Group, dict[str, int]]]:
+        """Every group, newest first, with how many of its experiments are in each status."""
+        with self.session() as s:
+            groups = list(s.scalars(select(Group).order_by(Group.id.desc())))
+            counts = s.execute(select(Experiment.group_id, Experiment.status,
+                                      func.count(Experiment.id))
+                               .where(Experiment.group_id.is_not(None))
+                               .group_by(Experiment.group_id, Experiment.status)).all()
+        by_group: dict[int, dict[str, int]] = {}
+        for group_id, status, n in counts:
+            by_group.setdefault(group_id, {})[status] = n
+        return [(g, by_group.get(g.id, {})) for g in groups]
+
+    def delete_group(self, group_id: int) -> Group:
+        """Remove the group's row (its experiments are removed by the caller, one by one)."""
+        row = self.group(group_id)
+        with self.session() as s, s.begin():
+            s.execute(delete(Group).where(Group.id == group_id))
         return row
 
     def get(self, experiment_id: int) -> Experiment:
@@ -228,7 +268,7 @@ class Registry:
     def list(self, *, status: str | None = None, dataset: str | None = None,
              backbone: str | None = None, head: str | None = None, tag: str | None = None,
              sort: str = "id", descending: bool = False, limit: int | None = None,
-             light: bool = False) -> list[Experiment]:
+             light: bool = False, group: int | None = None) -> list[Experiment]:
         """Experiments matching every given filter, sorted by ``sort`` (a column name).
 
         ``light`` leaves the config and result documents unloaded (for listings).
@@ -240,7 +280,7 @@ class Registry:
                                 hint="sort by id, name, status, backbone, head, test_top1, "
                                      "created_at, …")
         query = _filtered(select(Experiment), status=status, dataset=dataset,
-                          backbone=backbone, head=head, tag=tag)
+                          backbone=backbone, head=head, tag=tag, group=group)
         query = query.order_by(order.desc() if descending else order, Experiment.id)
         if light:
             query = query.options(defer(Experiment.config), defer(Experiment.result))
@@ -250,21 +290,24 @@ class Registry:
             rows = list(s.scalars(query))
         return [r for r in rows if tag is None or tag in (r.tags or [])]
 
-    def results(self, *, dataset: str | None = None, tag: str | None = None
-                ) -> list[dict[str, Any]]:
+    def results(self, *, dataset: str | None = None, tag: str | None = None,
+                group: int | None = None) -> list[dict[str, Any]]:
         """The finished experiments with a test accuracy, as plain records (one narrow query:
-        what the comparison table needs, fast on large registries)."""
+        what the comparison table needs, fast on large registries). ``cell`` is the
+        :func:`~core.config.cell_key` of each: the same for the trials of one cell."""
         columns = (Experiment.id, Experiment.name, Experiment.dataset, Experiment.backbone,
                    Experiment.head, Experiment.preset, Experiment.seed, Experiment.tags,
+                   Experiment.group_id, Experiment.axes, Experiment.config,
                    Experiment.test_top1.label("top1"), Experiment.test_top5.label("top5"))
         query = _filtered(select(*columns), status=Status.FINISHED, dataset=dataset, backbone=None,
-                          head=None, tag=tag).where(Experiment.test_top1.is_not(None))
+                          head=None, tag=tag, group=group).where(Experiment.test_top1.is_not(None))
         with self.session() as s:
             rows = [dict(r._mapping) for r in s.execute(query.order_by(Experiment.id))]
         if tag is not None:
             rows = [r for r in rows if tag in (r["tags"] or [])]
         for r in rows:
             del r["tags"]
+            r["cell"] = cell_key(r.pop("config"))
         return rows
 
     def changes(self, since: datetime, max_id: int) -> list[Experiment]:
@@ -285,9 +328,9 @@ class Registry:
 
     def count(self, *, status: str | None = None, dataset: str | None = None,
               backbone: str | None = None, head: str | None = None,
-              tag: str | None = None) -> int:
+              tag: str | None = None, group: int | None = None) -> int:
         query = _filtered(select(func.count(Experiment.id)), status=status, dataset=dataset,
-                          backbone=backbone, head=head, tag=tag)
+                          backbone=backbone, head=head, tag=tag, group=group)
         with self.session() as s:
             return int(s.scalar(query) or 0)
 
@@ -508,10 +551,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _next_id(session: Session, table: str) -> int:
+    """The next id of ``table`` from its counter, which only grows: an id is never given out
+    twice. The counter's row lock (SQLite: the write lock) serialises concurrent creators."""
+    counter = IdCounter.name == table
+    done = session.execute(update(IdCounter).where(counter).values(value=IdCounter.value + 1))
+    if done.rowcount != 1:
+        raise RegistryError(f"the registry has no id counter for {table}",
+                            hint="it was changed by hand; restore it from a backup, or pass "
+                                 "--db with another registry")
+    return session.scalar(select(IdCounter.value).where(counter))
+
+
 def _filtered(query, *, status: str | None, dataset: str | None, backbone: str | None,
-              head: str | None, tag: str | None):
+              head: str | None, tag: str | None, group: int | None = None):
     for column, value in ((Experiment.status, status), (Experiment.dataset, dataset),
-                          (Experiment.backbone, backbone), (Experiment.head, head)):
+                          (Experiment.backbone, backbone), (Experiment.head, head),
+                          (Experiment.group_id, group)):
         if value is not None:
             query = query.where(column == value)
     if tag is not None:

@@ -21,12 +21,14 @@ from avc_tui.runner.scheduler import run_all
 
 
 def start_batch(db_url: str, experiment_ids: Sequence[int], log: Path, *,
-                jobs: int | None = None, options: Sequence[str] = ()) -> subprocess.Popen:
+                jobs: int | None = None, options: Sequence[str] = (),
+                resume: bool = False) -> subprocess.Popen:
     """Start this module as a detached process (its own session, output to ``log``) for the
     queued experiments ``experiment_ids``; returns the process, reaped in the background."""
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "avc_tui.runner.batch", "--db", db_url,
-               *(["--jobs", str(jobs)] if jobs else []), *options, *map(str, experiment_ids)]
+               *(["--jobs", str(jobs)] if jobs else []), *(["--resume"] if resume else []),
+               *options, *map(str, experiment_ids)]
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -39,12 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment_ids", type=int, nargs="+")
     parser.add_argument("--db", required=True)
     parser.add_argument("--jobs", type=int, default=None)
+    parser.add_argument("--resume", action="store_true",
+                        help="go on from each experiment's last checkpoint, if it has one")
     WorkerOptions.add_arguments(parser)
     args = parser.parse_args(argv)
     options = WorkerOptions.from_arguments(args).args()
     with Registry(args.db) as registry:
         schedule = run_all(registry, args.experiment_ids, LocalExecutor(),
-                           plan_slots(available_devices(), args.jobs), options=options)
+                           plan_slots(available_devices(), args.jobs), options=options,
+                           resume=args.resume)
     return 0 if all(code == 0 for code in schedule.exit_codes.values()) else 1
 
 

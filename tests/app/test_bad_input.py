@@ -198,6 +198,13 @@ def test_a_video_damaged_past_its_first_frame_fails_the_run_clearly(
     assert "decoding fails at frame 28 of 50" in lines[0]
     assert "--skip-unreadable" in lines[1]
     assert _rows(db)["experiments"] == 1
+    grid = CliRunner().invoke(app, ["grid", str(data), *FAST[2:], "--backbones", "tinycnn",
+                                    "--heads", "cnn-lstm", "--db", str(db), "--cache-dir",
+                                    str(tmp_path / "c")])
+    assert grid.exit_code == 1, grid.output
+    lines = grid.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["error", "hint"], grid.stderr
+    assert lines[0] == "error: 1 experiments did not finish: 2" and "avc show 2" in lines[1]
 
 
 def _full_disk(after: int):

@@ -99,27 +99,31 @@ def test_run_ls_show_predict(easy_dataset: Path, tmp_path: Path, db: str) -> Non
 def test_compare_cell_by_cell(db: str) -> None:
     with Registry(db) as registry:
         _finished(registry, "vgg16", "cnn-lstm", 0.50)
-        _finished(registry, "vgg16", "cnn-lstm", 0.75)  # the best run of the cell wins
+        _finished(registry, "vgg16", "cnn-lstm", 0.75)  # with --agg best, the best run wins
         _finished(registry, "resnet50", "cnn-attention-lstm", 0.25)
         failed = _finished(registry, "resnet50", "cnn-lstm", 0.99)
         registry.update(failed, status="failed")  # only finished runs count
-    csv = avc("compare", "--db", db, "--format", "csv")
+    # Two runs of one config are two trials of a cell: by default their mean ± sd (n).
+    mean = json.loads(avc("compare", "--db", db, "--format", "json").stdout)
+    assert mean["VGG16"]["cnn-lstm"] == 62.5 and mean["VGG16"]["cnn-lstm (n)"] == 2
+    assert "62.5 ± 17.7 (2)" in avc("compare", "--db", db).stdout
+    csv = avc("compare", "--db", db, "--format", "csv", "--agg", "best")
     assert csv.exit_code == 0, csv.output
     assert csv.stdout.splitlines() == ["CNN,cnn-lstm,cnn-attention-lstm", "VGG16,75.0,",
                                        "ResNet50,,25.0"]
-    cells = json.loads(avc("compare", "--db", db, "--format", "json").stdout)
+    cells = json.loads(avc("compare", "--db", db, "--format", "json", "--agg", "best").stdout)
     assert cells == {"VGG16": {"cnn-lstm": 75.0, "cnn-attention-lstm": None},
                      "ResNet50": {"cnn-lstm": None, "cnn-attention-lstm": 25.0}}
-    markdown = avc("compare", "--db", db, "--format", "markdown").stdout
+    markdown = avc("compare", "--db", db, "--format", "markdown", "--agg", "best").stdout
     assert "| VGG16 | 75.0 | — |" in markdown
-    latex = avc("compare", "--db", db, "--format", "latex").stdout
+    latex = avc("compare", "--db", db, "--format", "latex", "--agg", "best").stdout
     assert "\\begin{tabular}" in latex and "75.0" in latex
     paper = json.loads(avc("compare", "--db", db, "--format", "json", "--paper",
-                           "ucf101").stdout)
+                           "ucf101", "--agg", "best").stdout)
     assert paper["VGG19"]["cnn-lstm-attention (paper)"] == 95.8
     assert paper["VGG16"]["cnn-lstm"] == 75.0
     assert paper["Xception"]["cnn-attention-lstm (paper)"] == 48.7
-    table = avc("compare", "--db", db)
+    table = avc("compare", "--db", db, "--agg", "best")
     assert table.exit_code == 0 and "VGG16" in table.stdout and "75.0" in table.stdout
 
 

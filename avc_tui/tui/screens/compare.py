@@ -14,7 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Select, Static
 
-from avc_tui.compare import METRICS, PAPER, comparison, render
+from avc_tui.compare import COUNT, METRICS, PAPER, SD, comparison, render, value_columns
 
 ALL = "all datasets"
 
@@ -77,7 +77,7 @@ class CompareScreen(Screen):
         if table.empty:
             note.update("no finished experiments yet: launch some with n on the dashboard")
             return
-        ours = [c for c in table.columns if not c.endswith("(paper)")]
+        ours = value_columns(table)
         best = table[ours].max().max()
         widget.add_column("CNN", key="CNN",
                           width=max(len("CNN"), *(len(str(n)) for n in table.index)))
@@ -87,16 +87,20 @@ class CompareScreen(Screen):
             cells = [Text(str(name), style="bold")]
             for column in ours:
                 value = values[column]
+                n = values.get(column + COUNT)
                 text = Text("—" if pd.isna(value) else f"{value:.1f}",
                             style="bold green" if value == best else "")
+                if n is not None and not pd.isna(n) and n > 1:
+                    text.append(f" ± {values[column + SD]:.1f} ({int(n)})")
                 paper = values.get(f"{column} (paper)")
                 if paper is not None and not pd.isna(paper):
                     diff = "" if pd.isna(value) else f" {value - paper:+.1f}"
                     text.append(f"  paper {paper:.1f}{diff}", style="dim")
                 cells.append(text)
             widget.add_row(*cells)
-        note.update("best cell in green; with paper numbers each cell shows the paper's value "
-                    "and our difference. e: export CSV, m: export Markdown")
+        note.update("best cell in green; a cell of several trials shows mean ± sd (n); with "
+                    "paper numbers each cell shows the paper's value and our difference. "
+                    "e: export CSV, m: export Markdown")
 
     @on(Button.Pressed)
     def export_pressed(self, event: Button.Pressed) -> None:

@@ -148,17 +148,22 @@ class LaunchScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False)
     def launch(self, form: LaunchForm) -> None:
         try:
-            configs = control.build_configs(form.request())
+            planned = control.plan_grid(form.request())
             jobs = form.job_count()
-            control.check_launch(configs)  # the folder holds videos; weights asked for are here
+            # The folder holds videos that open; weights asked for are here.
+            control.check_launch(planned.configs)
         except AvcError as error:
             message = error.message + (f"\nhint: {error.hint}" if error.hint else "")
             self.app.call_from_thread(self.show_error, message)
             return
         registry = self.app.registry
-        tags = ["tui"] if len(configs) == 1 else ["tui", "grid"]
         try:
-            ids = [row.id for row in control.register(registry, configs, tags=tags)]
+            if len(planned.configs) == 1:
+                ids = [row.id for row in control.register(registry, planned.configs,
+                                                          tags=["tui"])]
+            else:  # a grid: one group, as `avc grid` registers it
+                _, rows = control.register_group(registry, planned, tags=["tui", "grid"])
+                ids = [row.id for row in rows]
             if len(ids) == 1:
                 control.start_background(registry, ids[0])
             else:  # a batch runner: the runs go on when the TUI closes
