@@ -26,7 +26,7 @@ def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         for table in ("predictions", "artifacts", "metric_points", "experiments",
-                      "id_counters", "alembic_version"):
+                      "id_counters", "groups", "alembic_version"):
             connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
     engine.dispose()
 
@@ -135,6 +135,24 @@ def test_an_id_is_never_given_to_a_second_experiment(url: str, tmp_path: Path) -
         registry.delete(first)
     with Registry(url) as registry:  # nor after reopening an emptied registry
         assert registry.create(config(), runs_root=tmp_path).id > again
+
+
+def test_groups_count_their_experiments_by_status(url: str, tmp_path: Path) -> None:
+    with Registry(url) as registry:
+        group = registry.create_group("g", axes={"seed": [0, 1]})
+        rows = [registry.create(config(seed=s), runs_root=tmp_path, group_id=group.id,
+                                axes={"seed": s}) for s in (0, 1)]
+        registry.create(config(), runs_root=tmp_path)  # in no group
+        registry.finish(rows[0].id, "finished", result={"test": {"top1": 0.5, "top5": 1.0}})
+        [(listed, counts)] = registry.groups()
+        assert (listed.name, listed.axes, counts) == ("g", {"seed": [0, 1]},
+                                                      {"finished": 1, "queued": 1})
+        assert [r.axes for r in registry.list(group=group.id)] == [{"seed": 0}, {"seed": 1}]
+        [result] = registry.results(group=group.id)
+        assert result["cell"] == registry.config(rows[1].id).cell()
+        assert registry.create_group("h").id > group.id
+        with pytest.raises(RegistryError, match="no group 99"):
+            registry.group(99)
 
 
 def test_cancel_requests(url: str, tmp_path: Path) -> None:
