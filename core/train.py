@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from core.atomic import atomic_write
 from core.checkpoint import load_checkpoint, load_model_state, save_checkpoint
 from core.errors import CheckpointError
 from core.evaluate import evaluate
@@ -252,7 +253,7 @@ def _append_history(path: Path, record: dict[str, float]) -> None:
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in history))
+    atomic_write(path, "".join(json.dumps(r) + "\n" for r in history))
 
 
 def final_metrics(model: nn.Module, checkpoint: Path, test_set: SequenceSet, num_classes: int,
