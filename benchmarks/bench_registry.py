@@ -4,9 +4,10 @@ Usage: ``python benchmarks/bench_registry.py [--db-dir DIR] [--seconds 60] [--sk
 
 1. write: one worker's :class:`RegistryRecorder` fed training-step events as fast as they come
    (two points per step, flushed about once a second) for ``--write-seconds``; points/s committed.
-2. scale: a registry of 10,000 experiments and 1,000,000 metric points; wall time of the real
-   ``avc ls`` and ``avc compare`` commands (new processes, as a user runs them) and of the
-   "points newer than X" query for one experiment.
+2. scale: a registry of 10,000 experiments (100 groups of 50 among them, seed trials of each
+   cell) and 1,000,000 metric points; wall time of the real ``avc ls``, ``avc ls --groups``,
+   ``avc compare`` and ``avc compare --group`` commands (new processes, as a user runs them) and
+   of the "points newer than X" query for one experiment.
 3. concurrency: 4 worker processes recording for ``--seconds`` while a reader polls every
    experiment's new points; counts lock errors and checks that every point written was read.
 """
@@ -35,7 +36,7 @@ from sqlalchemy import insert  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from avc_tui.registry import Registry, now  # noqa: E402
-from avc_tui.registry.models import Experiment, MetricPoint  # noqa: E402
+from avc_tui.registry.models import Experiment, Group, MetricPoint  # noqa: E402
 from avc_tui.runner.recorder import RegistryRecorder  # noqa: E402
 from core.events import StepFinished  # noqa: E402
 
@@ -83,17 +84,38 @@ def bench_write(url: str, seconds: float) -> float:
     return written / (time.perf_counter() - start)
 
 
-def populate(url: str, experiments: int, points: int) -> list[int]:
-    """Fill a registry quickly with bulk inserts; returns the experiment ids."""
+def _config(backbone: str, head: str, seed: int) -> dict:
+    """A whole stored config, as avc writes it (what `avc compare` reads to find trials)."""
+    from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+
+    return ExperimentConfig(data=DataConfig("/data/bench"),
+                            features=FeatureConfig(backbone, weights="none"),
+                            head=HeadConfig(head), train=TrainConfig("abdn", seed=seed)).to_dict()
+
+
+def populate(url: str, experiments: int, points: int, *, groups: int = 0,
+             group_size: int = 0) -> list[int]:
+    """Fill a registry quickly with bulk inserts; returns the experiment ids. The first
+    ``groups`` × ``group_size`` experiments are in groups: each a 5 × 3 grid with seed trials."""
     rng = random.Random(0)
+    configs = {(b, h, k): _config(b, h, k) for b in BACKBONES for h in HEADS for k in range(10)}
     with Registry(url) as registry:
         stamp = now()
+        if groups:
+            with registry.session() as s, s.begin():
+                s.execute(insert(Group), [{"id": g + 1, "name": f"grid {g + 1}", "kind": "grid",
+                                           "axes": {"backbone": list(BACKBONES),
+                                                    "head": list(HEADS)},
+                                           "created_at": stamp} for g in range(groups)])
         rows = []
         for i in range(experiments):
             backbone, head = BACKBONES[i % 5], HEADS[(i // 5) % 3]
+            group = i // group_size + 1 if group_size and i < groups * group_size else None
             rows.append({
                 "name": f"{backbone}/{head}", "status": "finished" if i % 10 else "failed",
-                "config": {"seed": i}, "config_hash": f"{i:064x}", "dataset": f"d{i % 4}",
+                "config": configs[(backbone, head, (i // 15) % 10)], "group_id": group,
+                "axes": {"seed": (i // 15) % 10} if group else None,
+                "config_hash": f"{i:064x}", "dataset": f"d{i % 4}",
                 "split": "abdn", "backbone": backbone, "head": head, "preset": "abdn",
                 "seed": i, "tags": ["bench"], "run_dir": f"/runs/{i}",
                 "created_at": stamp - timedelta(seconds=experiments - i), "versions": {},
@@ -130,14 +152,17 @@ def wall(command: list[str], repeat: int = 3) -> float:
 
 def bench_scale(url: str, db_path: Path) -> dict[str, float]:
     started = time.perf_counter()
-    populate(url, 10_000, 1_000_000)
+    populate(url, 10_000, 1_000_000, groups=100, group_size=50)
     filled = time.perf_counter() - started
     avc = [sys.executable, "-m", "avc_tui"]
     out = {"fill_seconds": filled}
     out["avc ls"] = wall([*avc, "ls", "--db", str(db_path)])
     out["avc ls --status finished --backbone vgg16"] = wall(
         [*avc, "ls", "--db", str(db_path), "--status", "finished", "--backbone", "vgg16"])
-    out["avc compare"] = wall([*avc, "compare", "--db", str(db_path)])
+    out["avc ls --groups"] = wall([*avc, "ls", "--groups", "--db", str(db_path)])
+    out["avc compare (mean ± sd over trials)"] = wall([*avc, "compare", "--db", str(db_path)])
+    out["avc compare --group 37"] = wall([*avc, "compare", "--group", "37", "--db",
+                                          str(db_path)])
     out["python startup + import avc_tui.cli"] = wall([sys.executable, "-c", "import avc_tui.cli"])
     with Registry(url) as registry:
         polls = []

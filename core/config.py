@@ -271,14 +271,11 @@ def cell_key(config: dict[str, Any]) -> str:
     it), less what varies between trials: experiments with the same key are trials of one cell,
     whose numbers are averaged. An ABDN random split and official folds are different protocols,
     so they stay apart."""
-    body = json.loads(json.dumps(config))
-    body.pop("name", None)
-    body.pop("tags", None)
-    body.get("train", {}).pop("device", None)
-    data = body.get("data", {})
-    data["protocol"] = "official" if str(data.get("split", "")).isdigit() else data.get("split")
-    for section, keys in TRIAL_FIELDS.items():
-        for key in keys:
-            body.get(section, {}).pop(key, None)
+    left_out = {"train": {"device", *TRIAL_FIELDS["train"]}, "data": set(TRIAL_FIELDS["data"])}
+    body = {key: value for key, value in config.items() if key not in ("name", "tags")}
+    for section, keys in left_out.items():  # shallow copies: the config itself is not changed
+        body[section] = {k: v for k, v in config.get(section, {}).items() if k not in keys}
+    split = config.get("data", {}).get("split")
+    body["data"]["protocol"] = "official" if str(split).isdigit() else split
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
