@@ -152,6 +152,38 @@ def comparison(records: Sequence[dict[str, Any]], *, paper: str | None = None,
     return table.astype(float)
 
 
+TRIAL_AXES = ("seed", "split_seed", "split")
+
+
+def ranking(records: Sequence[dict[str, Any]], by: Sequence[str], *,
+            metric: str = "top1") -> pd.DataFrame:
+    """The values of the axes ``by`` of a group's runs (their ``axes`` records), best first: per
+    combination the mean, sample sd and number of its runs' test ``metric`` in percent, over
+    its trials and every other axis. Raises ``ValueError`` naming an axis the runs lack."""
+    rows = [{**(r.get("axes") or {}), "value": 100 * r[metric]} for r in records
+            if r.get(metric) is not None]
+    frame = pd.DataFrame.from_records(rows)
+    missing = [axis for axis in by if axis not in frame.columns]
+    if missing or frame.empty:
+        known = [c for c in frame.columns if c != "value"]
+        raise ValueError(f"no axis {', '.join(missing) or ', '.join(by)} in these runs; they "
+                         f"have: {', '.join(known) or 'none'}")
+    keys = list(by)
+    table = (frame.groupby(keys, sort=False)["value"].agg(["mean", "std", "size"])
+             .rename(columns={"std": "sd", "size": "n"}).reset_index())
+    return table.sort_values(["mean", "n"], ascending=[False, False]).reset_index(drop=True)
+
+
+def sweep_axes(records: Sequence[dict[str, Any]]) -> list[str]:
+    """The axes of a group's runs that are not trials (and take several values): what
+    ``--by all`` ranks."""
+    seen: dict[str, set] = {}
+    for r in records:
+        for axis, value in (r.get("axes") or {}).items():
+            seen.setdefault(axis, set()).add(json.dumps(value))
+    return [a for a, values in seen.items() if a not in TRIAL_AXES and len(values) > 1]
+
+
 def value_columns(table: pd.DataFrame) -> list[str]:
     """The columns of ``table`` that hold our numbers (not their companions)."""
     return [c for c in table.columns if not c.endswith((SD, COUNT, PAPER_SUFFIX))]

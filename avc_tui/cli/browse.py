@@ -13,7 +13,13 @@ from rich.table import Table
 
 from avc_tui import control
 from avc_tui.cli.options import AsJson, Db, ExperimentId
-from avc_tui.cli.render import print_comparison, print_confusion, print_result, status_cell
+from avc_tui.cli.render import (
+    print_comparison,
+    print_confusion,
+    print_ranking,
+    print_result,
+    status_cell,
+)
 from avc_tui.console import console
 from avc_tui.formatting import fmt_pct
 from avc_tui.registry import STATUSES, Registry
@@ -184,9 +190,14 @@ def compare(
              "trials, else best.")] = None,
     group: Annotated[Optional[int], typer.Option(help="Only the experiments of this group "
                                                  "(see `avc ls --groups`).")] = None,
+    by: Annotated[Optional[str], typer.Option(
+        help="With --group: rank the values of these comma-separated axes (e.g. hidden, or "
+             "lr,hidden; 'all' for every swept axis), best first, each averaged over its trials "
+             "and the other axes.")] = None,
     db: Db = None,
 ) -> None:
-    """The backbone × attention-mode table of test accuracy (%), one number per cell."""
+    """The backbone × attention-mode table of test accuracy (%), one number per cell; with
+    --group and --by, a group's axis values ranked."""
     from avc_tui.compare import AGGREGATIONS, FORMATS, METRICS, PAPER
 
     _one_of(metric, METRICS, "metric", "--metric")
@@ -195,10 +206,16 @@ def compare(
     if paper is not None and paper not in PAPER:
         raise ConfigError(f"no paper numbers for {paper!r}; choose one of: {', '.join(PAPER)}",
                           hint="for example --paper ucf101, or leave it out")
+    if by is not None and group is None:
+        raise ConfigError("--by ranks the axes of one group", hint="add --group G (see "
+                                                                   "`avc ls --groups`)")
     with Registry(db, create=False) as registry:
         if group is not None:
             registry.group(group)
         records = registry.results(dataset=dataset, tag=tag, group=group)
+    if by is not None:
+        print_ranking(records, by, fmt, metric, group)
+        return
     print_comparison(records, paper, fmt, metric, agg)
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avc_tui.control import LaunchRequest, WorkerOptions
+from avc_tui.control import LaunchRequest, WorkerOptions, parse_sweep
 
 Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
                                       "folders layout).")]
@@ -54,31 +54,45 @@ Model = Annotated[str, typer.Argument(help="A registry experiment id, a run fold
                                       "checkpoint file.")]
 
 
+SWEEP_NOTE = " A comma-separated list makes `avc grid` run each value."
+
+
 def launch_request(
     root: Root,
-    preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern.")] = "abdn",
-    epochs: Annotated[Optional[int], typer.Option(help="Override the preset's epochs.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Override the batch size.")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Override the learning rate.")] = None,
+    preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern."
+                                        + SWEEP_NOTE)] = "abdn",
+    epochs: Annotated[Optional[str], typer.Option(help="Override the preset's epochs."
+                                                  + SWEEP_NOTE, metavar="INT")] = None,
+    batch_size: Annotated[Optional[str], typer.Option(help="Override the batch size."
+                                                      + SWEEP_NOTE, metavar="INT")] = None,
+    lr: Annotated[Optional[str], typer.Option(help="Override the learning rate." + SWEEP_NOTE,
+                                              metavar="FLOAT")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     weights: Weights = "imagenet",
-    input_size: InputSize = None,
-    sampling: SamplingOpt = "fps:1",
+    input_size: Annotated[Optional[str], typer.Option(
+        help="Frame size in pixels (default: the backbone's, 224 for the ABDN five)."
+             + SWEEP_NOTE, metavar="INT")] = None,
+    sampling: Annotated[str, typer.Option("--sampling", help="fps:1 (ABDN), uniform:N, "
+                                          "segments:N, all, with :max=N for fps/all."
+                                          + SWEEP_NOTE)] = "fps:1",
     resize: Resize = "area",
     reduction: Annotated[Optional[str], typer.Option(
         help="flatten (ABDN) or avg pooling of conv maps, none for heads that attend over "
              "space (default: the head's own).")] = None,
-    frames: Annotated[Optional[int], typer.Option(help="Sequence length T (default: mean frame "
-                                                  "count, as ABDN).")] = None,
+    frames: Annotated[Optional[str], typer.Option(help="Sequence length T (default: mean frame "
+                                                  "count, as ABDN)." + SWEEP_NOTE,
+                                                  metavar="INT")] = None,
     mask: Annotated[Optional[bool], typer.Option(
         "--mask/--no-mask", help="Mask padded frames (default: no, as ABDN; yes for layouts "
                                  "that bring their features, as YouTube-8M's reader).")] = None,
     head_options: Annotated[Optional[list[str]], typer.Option(
         "--head-option", "-o", help="A head option as KEY=VALUE, e.g. hidden=128 (repeatable; "
-                                    "see the README for each head's options).")] = None,
+                                    "see the README for each head's options); KEY=V1,V2 makes "
+                                    "`avc grid` run each value.")] = None,
     normalize: Annotated[str, typer.Option(help="Feature normalisation: none (ABDN), dataset "
                                            "(z-score) or video (centre each video over time, "
-                                           "then z-score; for random weights).")] = "none",
+                                           "then z-score; for random weights)."
+                                           + SWEEP_NOTE)] = "none",
     layout: Layout = "folders",
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
@@ -87,13 +101,16 @@ def launch_request(
                     ] = None,
 ) -> LaunchRequest:
     """What `avc run` and `avc grid` share: the dataset, the features, the head's settings and
-    the training protocol (each command adds what to run and where)."""
+    the training protocol (each command adds what to run and where). Values may be lists
+    (``--lr 1e-3,3e-4``): `avc grid` sweeps them, `avc run` refuses them."""
+    first, options, sweep = parse_sweep(
+        {"preset": preset, "epochs": epochs, "batch_size": batch_size, "lr": lr,
+         "input_size": input_size, "sampling": sampling, "frames": frames,
+         "normalize": normalize, "reduction": reduction}, head_options or ())
     return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
-                         annotations=annotations, weights=weights, input_size=input_size,
-                         sampling=sampling, resize=resize, reduction=reduction, frames=frames,
-                         mask=mask, normalize=normalize, head_options=head_options or (),
-                         preset=preset, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         tags=tuple(tags or ()))
+                         annotations=annotations, weights=weights, resize=resize, mask=mask,
+                         head_options=options, seed=seed, tags=tuple(tags or ()), sweep=sweep,
+                         **first)
 
 
 def worker_options(

@@ -13,6 +13,7 @@ from avc_tui.console import console
 from avc_tui.formatting import STATUS_STYLE, fmt_pct
 from avc_tui.metrics_text import headline, per_class
 from avc_tui.registry.models import Experiment
+from core.errors import AvcError
 
 
 def status_cell(status: str) -> str:
@@ -98,4 +99,45 @@ def print_comparison(records: list[dict], paper: str | None, fmt: str,
             cells.append(text)
             position += 1
         out.add_row(name, *cells)
+    console.print(out)
+
+
+def print_ranking(records: list[dict], by: str, fmt: str, metric: str, group: int) -> None:
+    """The values of a group's axes ``by`` ("hidden", "lr,hidden" or "all"), best first, with
+    mean ± sd (n) of test ``metric``; csv/markdown/json text for other formats."""
+    from avc_tui.compare import ranking, sweep_axes
+
+    axes = sweep_axes(records) if by == "all" else [a.strip() for a in by.split(",") if a.strip()]
+    if not records:
+        raise AvcError(f"group {group} has no finished experiment yet",
+                       hint=f"`avc ls --group {group}` shows where it is")
+    if not axes:
+        raise AvcError(f"group {group} sweeps no axis besides its trials",
+                       hint="compare it without --by")
+    try:
+        table = ranking(records, axes, metric=metric)
+    except ValueError as error:
+        raise AvcError(str(error), hint="pass one of those to --by, or --by all") from None
+    if fmt == "json":
+        typer.echo(table.to_json(orient="records", indent=2))
+        return
+    texts = [[str(row[a]) for a in axes]
+             + [f"{row['mean']:.1f}" + (f" ± {row['sd']:.1f}" if row["n"] > 1 else ""),
+                str(int(row["n"]))] for row in table.to_dict("records")]
+    header = [*axes, f"test {metric} (%)", "runs"]
+    if fmt in ("csv", "markdown", "latex"):
+        if fmt == "csv":
+            typer.echo(table.to_csv(index=False, float_format="%.2f").rstrip("\n"))
+        else:
+            lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+            lines += ["| " + " | ".join(t) + " |" for t in texts]
+            typer.echo("\n".join(lines))
+        return
+    out = Table(title=f"Group {group} by {', '.join(axes)}: test {metric} accuracy (%), "
+                      f"mean ± sd over trials and the other axes, best first",
+                title_justify="left")
+    for column in header:
+        out.add_column(column, justify="left" if column in axes else "right")
+    for number, cells in enumerate(texts):
+        out.add_row(*([f"[bold green]{c}[/]" for c in cells] if number == 0 else cells))
     console.print(out)

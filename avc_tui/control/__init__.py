@@ -22,6 +22,7 @@ from avc_tui.control.launch import (
     check_launch,
     chosen_names,
     parse_options,
+    parse_sweep,
     plan_grid,
 )
 from avc_tui.control.operations import (
@@ -45,6 +46,6 @@ __all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest",
            "Started", "Trials", "WorkerOptions", "build_configs", "cancel", "cancel_group",
            "check_launch", "chosen_names", "delete", "delete_group", "experiment_checkpoint",
            "group_summary", "is_experiment_id", "job_slots", "members", "model_checkpoint",
-           "parse_options", "plan_grid", "register", "register_group", "requeue_for_resume",
-           "requeue_group", "run_batch_here", "run_here", "start_background",
-           "start_batch_background"]
+           "parse_options", "parse_sweep", "plan_grid", "register", "register_group",
+           "requeue_for_resume", "requeue_group", "run_batch_here", "run_here",
+           "start_background", "start_batch_background"]

@@ -60,6 +60,56 @@ class LaunchRequest:
     device: str = "auto"
     name: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
+    # Swept fields (a grid runs every combination): a field's name, or a head option's, to the
+    # values it takes; the fields above hold the first of each. See parse_sweep.
+    sweep: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+
+
+# The fields `avc grid` sweeps given a comma-separated list, and how each value is read.
+SWEEPABLE: dict[str, Any] = {"lr": float, "batch_size": int, "epochs": int, "input_size": int,
+                             "frames": int, "normalize": str, "reduction": str, "sampling": str,
+                             "preset": str}
+
+
+def parse_sweep(values: Mapping[str, str | None], head_options: Sequence[str] = ()
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
+    """Read command-line text that may hold comma-separated lists: ``values`` maps fields of
+    :data:`SWEEPABLE` to their text (None: not given), ``head_options`` are ``KEY=VALUE`` items
+    whose value may be ``V1,V2``. Returns (each field's first value, the head options with their
+    first values, the swept axes: every field or option given several values, with them).
+    Raises ``ConfigError`` for a value of the wrong type."""
+    first: dict[str, Any] = {}
+    axes: dict[str, list[Any]] = {}
+    for name, text in values.items():
+        if text is None:
+            first[name] = None
+            continue
+        parts = [part.strip() for part in str(text).split(",")]
+        try:
+            read = [SWEEPABLE[name](part) for part in parts if part]
+        except ValueError:
+            option = "--" + name.replace("_", "-")
+            raise ConfigError(f"{option} takes {SWEEPABLE[name].__name__} values, got {text!r}",
+                              hint=f"for example {option} {_EXAMPLES[name]}") from None
+        if not read:
+            raise ConfigError(f"--{name.replace('_', '-')} is empty",
+                              hint=f"for example --{name.replace('_', '-')} {_EXAMPLES[name]}")
+        first[name] = read[0]
+        if len(read) > 1:
+            axes[name] = read
+    options = parse_options(head_options)
+    for key, value in list(options.items()):
+        if isinstance(value, str) and "," in value:
+            read = [parse_options([f"{key}={part.strip()}"])[key] for part in value.split(",")]
+            options[key] = read[0]
+            axes[key] = read
+    return first, options, axes
+
+
+_EXAMPLES = {"lr": "1e-3,3e-4", "batch_size": "16,64", "epochs": "30,60",
+             "input_size": "112,224", "frames": "8,16", "normalize": "none,video",
+             "reduction": "flatten,avg", "sampling": "fps:1,segments:8",
+             "preset": "abdn,modern"}
 
 
 def parse_options(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
@@ -158,20 +208,25 @@ class Planned:
 
 
 def plan_grid(request: LaunchRequest, trials: Trials = Trials()) -> Planned:
-    """Every backbone × head × trial of ``request`` (see :func:`build_configs`), the trials
-    outermost: the first jobs of a grid are one trial of every cell, so that parallel slots
+    """Every trial × swept value × head × backbone of ``request`` (see :func:`build_configs`),
+    in that order: the first jobs of a grid are one trial of every cell, and parallel slots
     start different backbones. Raises ``ConfigError``."""
-    trial_axes = trials.axes(request)
+    swept = {**trials.axes(request), **request.sweep}  # the first axis varies slowest
+    fields = set(LaunchRequest.__dataclass_fields__)
+    options = parse_options(request.head_options)
     configs: list[ExperimentConfig] = []
     values: list[dict[str, Any]] = []
-    for combination in itertools.product(*trial_axes.values()):
-        point = dict(zip(trial_axes, combination))
-        for config in build_configs(replace(request, **point)):
+    for combination in itertools.product(*swept.values()):
+        point = dict(zip(swept, combination))
+        changes = {k: v for k, v in point.items() if k in fields}
+        head_options = {**options, **{k: v for k, v in point.items() if k not in fields}}
+        for config in build_configs(replace(request, **changes, head_options=head_options,
+                                            sweep={})):
             configs.append(config)
             values.append({"backbone": config.features.backbone, "head": config.head.name,
                            **point})
     axes = {"backbone": list(dict.fromkeys(v["backbone"] for v in values)),
-            "head": list(dict.fromkeys(v["head"] for v in values)), **trial_axes}
+            "head": list(dict.fromkeys(v["head"] for v in values)), **swept}
     return Planned(configs, values, axes)
 
 
@@ -180,6 +235,10 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
     first head, then of the next): with k parallel slots the first k jobs extract k different
     backbones rather than wait on one extraction. Raises ``ConfigError`` (an ``AvcError``) with
     what is wrong. Nothing is read from disk but the registries of names."""
+    if request.sweep:
+        raise ConfigError(f"several values given for {', '.join(request.sweep)}",
+                          hint="`avc grid` runs every combination; `avc run` takes one value "
+                               "each")
     root = Path(str(request.root).strip()).expanduser()
     if not str(request.root).strip():
         raise ConfigError("no dataset folder given", hint="give the folder of the videos")

@@ -63,34 +63,70 @@ def test_a_grid_starts_different_backbones_first() -> None:
     assert len(set(first)) == 5, first
 
 
-def test_a_grid_with_trials_is_one_group_and_compare_averages_it(easy_dataset: Path,
-                                                                 tmp_path: Path) -> None:
+def test_a_sweep_of_two_axes_with_trials_is_one_group_and_compare_averages_it(
+        easy_dataset: Path, tmp_path: Path) -> None:
     db = tmp_path / "r.db"
     result = avc("grid", easy_dataset, *GRID, "--heads", "cnn-lstm,cnn-lstm-attention",
-                 "--trials", "2", "--db", db, "--cache-dir", tmp_path / "cache")
+                 "--lr", "1e-3,3e-3", "--trials", "2", "-o", "hidden=8", "--db", db,
+                 "--cache-dir", tmp_path / "cache")
     assert result.exit_code == 0, result.output
     assert "± " in result.stdout
     with Registry(str(db)) as registry:
         [(group, counts)] = registry.groups()
-        assert counts == {Status.FINISHED: 4}
+        assert counts == {Status.FINISHED: 8}
+        assert group.axes == {"backbone": ["tinycnn"], "head": ["cnn-lstm", "cnn-lstm-attention"],
+                              "seed": [0, 1], "lr": [1e-3, 3e-3]}
         rows = registry.list(group=group.id)
-        assert [(r.head, r.seed, r.axes["seed"]) for r in rows] == [
-            ("cnn-lstm", 0, 0), ("cnn-lstm-attention", 0, 0), ("cnn-lstm", 1, 1),
-            ("cnn-lstm-attention", 1, 1)]
+        # One trial of every cell first; heads before backbones within it.
+        assert [(r.axes["seed"], r.axes["lr"], r.head) for r in rows] == [
+            (seed, lr, head) for seed in (0, 1) for lr in (1e-3, 3e-3)
+            for head in ("cnn-lstm", "cnn-lstm-attention")]
+        for r in rows:
+            config = registry.config(r.id)
+            assert (config.train.seed, config.train.lr) == (r.axes["seed"], r.axes["lr"])
+            assert config.head.options == {"hidden": 8}
     cells = json.loads(avc("compare", "--group", group.id, "--db", db, "--format",
                            "json").stdout)
     for head in ("cnn-lstm", "cnn-lstm-attention"):
-        accuracies = [100 * r.test_top1 for r in rows if r.head == head]
-        assert cells["tinycnn"][head] == pytest.approx(statistics.mean(accuracies), abs=0.01)
-        assert cells["tinycnn"][f"{head} (sd)"] == pytest.approx(statistics.stdev(accuracies),
-                                                                  abs=0.01)
+        # Each learning rate is a cell of two trials; the table shows the cell with the best mean.
+        trials = {lr: [100 * r.test_top1 for r in rows if r.head == head and r.axes["lr"] == lr]
+                  for lr in (1e-3, 3e-3)}
+        best = max(trials.values(), key=statistics.mean)
+        assert cells["tinycnn"][head] == pytest.approx(statistics.mean(best), abs=0.01)
+        assert cells["tinycnn"][f"{head} (sd)"] == pytest.approx(statistics.stdev(best), abs=0.01)
         assert cells["tinycnn"][f"{head} (n)"] == 2
-    best = json.loads(avc("compare", "--group", group.id, "--db", db, "--agg", "best",
-                          "--format", "json").stdout)
-    assert best["tinycnn"]["cnn-lstm"] == pytest.approx(
+    best_run = json.loads(avc("compare", "--group", group.id, "--db", db, "--agg", "best",
+                              "--format", "json").stdout)
+    assert best_run["tinycnn"]["cnn-lstm"] == pytest.approx(
         max(100 * r.test_top1 for r in rows if r.head == "cnn-lstm"), abs=0.01)
     listed = avc("ls", "--groups", "--db", db, "--json")
-    assert json.loads(listed.stdout)[0]["done"] == 4
+    assert json.loads(listed.stdout)[0]["done"] == 8
+    # "Which learning rate is best": each lr over both heads and both trials, best first.
+    ranked = json.loads(avc("compare", "--group", group.id, "--by", "lr", "--db", db,
+                            "--format", "json").stdout)
+    expected = sorted(((statistics.mean(100 * r.test_top1 for r in rows if r.axes["lr"] == lr),
+                        lr) for lr in (1e-3, 3e-3)), reverse=True)
+    assert [(row["lr"], row["n"]) for row in ranked] == [(lr, 4) for _, lr in expected]
+    assert ranked[0]["mean"] == pytest.approx(expected[0][0], abs=0.01)
+    assert avc("compare", "--group", group.id, "--by", "all", "--db", db).exit_code == 0
+    unknown = avc("compare", "--group", group.id, "--by", "hidden", "--db", db)
+    assert unknown.exit_code == 1 and "no axis hidden" in unknown.stderr
+
+
+def test_lists_of_values_are_read_as_sweep_axes() -> None:
+    first, options, axes = control.parse_sweep(
+        {"lr": "1e-3, 3e-4", "batch_size": "16", "epochs": None, "normalize": "none,video"},
+        ["hidden=64,128", "rnn=gru"])
+    assert first == {"lr": 1e-3, "batch_size": 16, "epochs": None, "normalize": "none"}
+    assert options == {"hidden": 64, "rnn": "gru"}
+    assert axes == {"lr": [1e-3, 3e-4], "normalize": ["none", "video"], "hidden": [64, 128]}
+    with pytest.raises(ConfigError, match="--batch-size takes int values"):
+        control.parse_sweep({"batch_size": "16,big"})
+    request = control.LaunchRequest("/data/ucf101", backbones=("tinycnn",), heads=("cnn-lstm",),
+                                    weights="none", sweep=axes)
+    with pytest.raises(ConfigError, match="several values given for lr, normalize, hidden"):
+        control.build_configs(request)
+    assert len(control.plan_grid(request).configs) == 8
 
 
 def test_a_stopped_group_resumes_only_what_did_not_finish(easy_dataset: Path, easy_config,
