@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import App
 from textual.binding import Binding
 
@@ -42,37 +44,52 @@ class AvcApp(App):
 
     # --- operations shared by the screens (each one the control layer's) -------------------------
 
-    def cancel_experiment(self, experiment_id: int) -> None:
+    def _attempt(self, what: str, action: Callable[[], object], done: str) -> bool:
+        """Run a control-layer operation; its refusal (an ``AvcError``) or any failure (a
+        database that does not answer) is a notification, never a crash."""
         try:
-            control.cancel(self.registry, experiment_id)
+            action()
         except AvcError as error:
             self.notify(error.message, severity="warning")
-            return
-        except Exception as error:  # noqa: BLE001 - a database that does not answer: shown
-            self.notify(f"cannot cancel experiment {experiment_id}: {error}", severity="error")
-            return
-        self.notify(f"experiment {experiment_id}: cancel requested")
+            return False
+        except Exception as error:  # noqa: BLE001 - shown, never a crash
+            self.notify(f"cannot {what}: {error}", severity="error")
+            return False
+        self.notify(done)
+        return True
+
+    def cancel_experiment(self, experiment_id: int) -> None:
+        self._attempt(f"cancel experiment {experiment_id}",
+                      lambda: control.cancel(self.registry, experiment_id),
+                      f"experiment {experiment_id}: cancel requested")
 
     def resume_experiment(self, experiment_id: int) -> None:
-        try:
+        def resume() -> None:
             control.requeue_for_resume(self.registry, experiment_id)
             control.start_background(self.registry, experiment_id, resume=True)
-        except AvcError as error:
-            self.notify(error.message, severity="warning")
-            return
-        except Exception as error:  # noqa: BLE001 - shown, never a crash
-            self.notify(f"cannot resume experiment {experiment_id}: {error}", severity="error")
-            return
-        self.notify(f"experiment {experiment_id}: resuming in the background")
+
+        self._attempt(f"resume experiment {experiment_id}", resume,
+                      f"experiment {experiment_id}: resuming in the background")
 
     def delete_experiment(self, experiment_id: int) -> bool:
-        try:
-            control.delete(self.registry, [experiment_id])
-        except AvcError as error:
-            self.notify(error.message, severity="warning")
-            return False
-        except Exception as error:  # noqa: BLE001 - a database that does not answer: shown
-            self.notify(f"cannot delete experiment {experiment_id}: {error}", severity="error")
-            return False
-        self.notify(f"experiment {experiment_id} deleted")
-        return True
+        return self._attempt(f"delete experiment {experiment_id}",
+                             lambda: control.delete(self.registry, [experiment_id]),
+                             f"experiment {experiment_id} deleted")
+
+    def cancel_group(self, group_id: int) -> None:
+        self._attempt(f"cancel group {group_id}",
+                      lambda: control.cancel_group(self.registry, group_id),
+                      f"group {group_id}: cancel requested")
+
+    def resume_group(self, group_id: int) -> None:
+        def resume() -> None:
+            ids = control.requeue_group(self.registry, group_id)
+            control.start_batch_background(self.registry, ids, resume=True)
+
+        self._attempt(f"resume group {group_id}", resume,
+                      f"group {group_id}: resuming in the background")
+
+    def delete_group(self, group_id: int) -> bool:
+        return self._attempt(f"delete group {group_id}",
+                             lambda: control.delete_group(self.registry, group_id),
+                             f"group {group_id} deleted")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from avc_tui.control import group_summary
 from avc_tui.registry import Registry, Status, now
 from avc_tui.registry.models import Experiment
 from core.choices import SELECTION_KEYS
@@ -34,6 +35,7 @@ class Row:
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    group_id: int | None = None
 
     @property
     def duration(self) -> float | None:
@@ -51,8 +53,53 @@ class Row:
 
     def matches(self, text: str) -> bool:
         text = text.lower().strip()
+        if text.startswith("group:"):  # what opening a group row on the dashboard filters by
+            return str(self.group_id) == text.removeprefix("group:").strip()
         return not text or any(text in str(v).lower() for v in (
             self.id, self.name, self.status, self.dataset, self.backbone, self.head))
+
+
+@dataclass
+class GroupRow(Row):
+    """One dashboard line standing for a group's experiments (``epoch``/``epochs``: finished of
+    all; ``acc``/``best``: the best of its runs)."""
+
+    label: str = ""
+
+
+def group_rows(rows: list[Row], names: dict[int, str]) -> list[Row]:
+    """``rows`` with every group's experiments folded into one :class:`GroupRow`."""
+    members: dict[int, list[Row]] = {}
+    single = []
+    for row in rows:
+        if row.group_id is None:
+            single.append(row)
+        else:
+            members.setdefault(row.group_id, []).append(row)
+    folded: list[Row] = []
+    for group_id, runs in members.items():
+        counts: dict[str, int] = {}
+        for run in runs:
+            counts[run.status] = counts.get(run.status, 0) + 1
+        summary = group_summary(counts)
+        starts = [r.started_at for r in runs if r.started_at]
+        ended = all(r.finished_at for r in runs)
+
+        def spread(values: set[str], what: str) -> str:
+            return next(iter(values)) if len(values) == 1 else f"{len(values)} {what}"
+
+        accuracies = [r.best for r in runs if r.best is not None]
+        folded.append(GroupRow(
+            id=max(r.id for r in runs), name=names.get(group_id, f"group {group_id}"),
+            status=summary["status"], dataset=spread({r.dataset for r in runs}, "datasets"),
+            backbone=spread({r.backbone for r in runs}, "backbones"),
+            head=spread({r.head for r in runs}, "heads"), epoch=summary["done"],
+            epochs=summary["total"], loss=None, acc=None,
+            best=max(accuracies) if accuracies else None,
+            started_at=min(starts) if starts else None,
+            finished_at=max(r.finished_at for r in runs) if ended and starts else None,
+            error=None, group_id=group_id, label=f"G{group_id}"))
+    return single + folded
 
 
 @dataclass
@@ -63,12 +110,13 @@ class Snapshot:
     total: int
     max_id: int
     taken_at: datetime = field(default_factory=now)
+    groups: dict[int, str] = field(default_factory=dict)  # group names
 
 
 def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float | None]]) -> Row:
     loss, acc, best = live.get(e.id, (e.test_loss, e.test_top1, e.test_top1))
     return Row(e.id, e.name, e.status, e.dataset, e.backbone, e.head, e.epoch or 0, e.epochs,
-               loss, acc, best, e.started_at, e.finished_at, e.error)
+               loss, acc, best, e.started_at, e.finished_at, e.error, e.group_id)
 
 
 def _live_metrics(registry: Registry, rows: list[Experiment]
@@ -84,7 +132,12 @@ def load_snapshot(registry: Registry, limit: int = DASHBOARD_LIMIT) -> Snapshot:
     experiments = registry.list(sort="id", descending=True, limit=limit, light=True)
     live = _live_metrics(registry, experiments)
     rows = [_row(e, live) for e in experiments]
-    return Snapshot(rows, registry.count(), max((r.id for r in rows), default=0))
+    return Snapshot(rows, registry.count(), max((r.id for r in rows), default=0),
+                    groups=group_names(registry))
+
+
+def group_names(registry: Registry) -> dict[int, str]:
+    return {group.id: group.name for group, _ in registry.groups()}
 
 
 def load_changes(registry: Registry, since: datetime, max_id: int) -> list[Row]:

@@ -265,3 +265,44 @@ def test_curves_grow_while_a_real_worker_streams(easy_dataset: Path, easy_config
     finally:
         handle.terminate()
         handle.wait(timeout=60)
+
+
+def test_a_group_folds_into_one_row_that_opens_cancels_and_deletes_as_one(
+        easy_dataset: Path, easy_config, tmp_path: Path) -> None:
+    from avc_tui import control
+
+    db = str(tmp_path / "groups.db")
+    planned = control.Planned([easy_config(easy_dataset, seed=s) for s in range(3)],
+                              [{"seed": s} for s in range(3)], {"seed": [0, 1, 2]})
+    with Registry(db) as registry:
+        group, rows = control.register_group(registry, planned, name="three seeds")
+        registry.finish(rows[0].id, "finished", result={"test": {"top1": 0.5, "top5": 1.0}})
+        registry.update(rows[0].id, test_top1=0.5)
+        alone = registry.create(easy_config(easy_dataset), runs_root=tmp_path / "runs").id
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 4
+        await pilot.press("g")
+        await wait_for(pilot, lambda: table.row_count == 2, "the group folded")
+        key = f"g{group.id}"
+        assert {k.value for k in table.rows} == {key, str(alone)}
+        assert str(table.get_cell(key, "progress")) == "1/3 done"
+        assert str(table.get_cell(key, "id")) == f"G{group.id}"
+        assert str(table.get_cell(key, "status")) == "queued"
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("x")  # cancels the group's two queued runs
+        await wait_for(pilot, lambda: str(table.get_cell(key, "status")) == "cancelled",
+                       "the group cancelled")
+        await pilot.press("enter")  # unfolds it: its runs only
+        await wait_for(pilot, lambda: table.row_count == 3, "the group unfolded")
+        assert {k.value for k in table.rows} == {str(r.id) for r in rows}
+        await pilot.press("escape", "g")
+        await wait_for(pilot, lambda: table.row_count == 2, "folded again")
+        table.move_cursor(row=table.get_row_index(key))
+        await pilot.press("d", "y")
+        await wait_for(pilot, lambda: table.row_count == 1, "the group deleted")
+        with Registry(db) as registry:
+            assert [r.id for r in registry.list()] == [alone] and registry.groups() == []
+
+    run(scenario, db)

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
 from avc_tui.registry import now
-from avc_tui.tui.data import Row, Snapshot, load_changes, load_snapshot
+from avc_tui.tui.data import GroupRow, Row, Snapshot, group_rows, load_changes, load_snapshot
 from avc_tui.tui.screens.compare import CompareScreen
 from avc_tui.tui.screens.dialogs import ConfirmScreen
 from avc_tui.tui.screens.experiment import ExperimentScreen
@@ -58,10 +58,13 @@ def _widths(rows: list[list]) -> list[int]:
 
 def cells(row: Row) -> list:
     progress = f"{row.epoch}/{row.epochs}" if row.epochs else str(row.epoch or "—")
-    if row.eta is not None:
+    if isinstance(row, GroupRow):
+        progress += " done"
+    elif row.eta is not None:
         progress += f" eta {fmt_duration(row.eta)}"
     return [
-        str(row.id), Text(row.status, style=STATUS_STYLE.get(row.status, "")), row.dataset,
+        row.label if isinstance(row, GroupRow) else str(row.id),
+        Text(row.status, style=STATUS_STYLE.get(row.status, "")), row.dataset,
         row.backbone, row.head, progress,
         "—" if row.loss is None else f"{row.loss:.4f}", fmt_pct(row.acc), fmt_pct(row.best),
         row.started_at.strftime("%m-%d %H:%M") if row.started_at else "—",
@@ -82,6 +85,7 @@ class DashboardScreen(Screen):
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
+        Binding("g", "toggle_groups", "Groups", show=False),  # in the help: the footer is full
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -99,6 +103,8 @@ class DashboardScreen(Screen):
         self.sort_reverse = True
         self.loaded = False
         self.widths = [0] * len(COLUMNS)
+        self.grouped = False  # each group (one grid) folded into one row
+        self.group_names: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,6 +136,7 @@ class DashboardScreen(Screen):
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         self.rows = {r.id: r for r in snapshot.rows}
+        self.group_names = snapshot.groups
         self.max_id, self.total, self.since = snapshot.max_id, snapshot.total, snapshot.taken_at
         self.loaded = True
         self.redraw()
@@ -156,6 +163,8 @@ class DashboardScreen(Screen):
                 self.total += 1
             self.rows[row.id] = row
             self.max_id = max(self.max_id, row.id)
+            if self.grouped and row.group_id is not None:
+                structural = True  # its group's row sums up all its runs: draw it anew
             if not structural and row.id in table.rows:
                 values = cells(row)
                 if any(w > have for w, have in zip(_widths([values]), self.widths)):
@@ -169,8 +178,10 @@ class DashboardScreen(Screen):
 
     def redraw(self) -> None:
         table = self.query_one(DataTable)
-        selected = self.selected_id()
+        selected = self.selected_key()
         visible = [r for r in self.rows.values() if r.matches(self.filter_text)]
+        if self.grouped:
+            visible = group_rows(visible, self.group_names)
         visible.sort(key=SORT_KEYS[self.sort_column], reverse=self.sort_reverse)
         rendered = [cells(row) for row in visible]
         # Column widths set here from the cells rather than measured by the table when it is
@@ -180,20 +191,23 @@ class DashboardScreen(Screen):
         for (label, key), width in zip(COLUMNS, self.widths):
             table.add_column(label, key=key, width=width)
         for row, values in zip(visible, rendered):
-            table.add_row(*values, key=str(row.id))
+            table.add_row(*values, key=_key(row))
         empty = not self.rows
         self.query_one("#empty").display = empty
         table.display = not empty
-        if selected is not None and str(selected) in table.rows:
-            table.move_cursor(row=table.get_row_index(str(selected)))
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
         shown = f"{len(visible)} shown" + (f" (filter: {self.filter_text!r})"
                                            if self.filter_text else "")
         more = f", the newest {len(self.rows)} loaded" if self.total > len(self.rows) else ""
         direction = "↓" if self.sort_reverse else "↑"
+        folded = "; groups folded (g unfolds)" if self.grouped else ""
         self.query_one("#summary", Static).update(
-            f"{self.total} experiments{more}; {shown}; sorted by {self.sort_column} {direction}")
+            f"{self.total} experiments{more}; {shown}; sorted by {self.sort_column} "
+            f"{direction}{folded}")
 
-    def selected_id(self) -> int | None:
+    def selected_key(self) -> str | None:
+        """The selected row's key: an experiment id, or ``g<id>`` for a group's row."""
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
@@ -201,7 +215,16 @@ class DashboardScreen(Screen):
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         except Exception:  # noqa: BLE001 - no valid cursor position
             return None
-        return int(key.value) if key.value is not None else None
+        return key.value
+
+    def selected_id(self) -> int | None:
+        """The selected experiment's id (None on a group's row)."""
+        key = self.selected_key()
+        return int(key) if key is not None and key.isdigit() else None
+
+    def selected_group(self) -> int | None:
+        key = self.selected_key()
+        return int(key[1:]) if key is not None and key.startswith("g") else None
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -247,7 +270,17 @@ class DashboardScreen(Screen):
     def row_selected(self) -> None:
         self.action_open()
 
+    def action_toggle_groups(self) -> None:
+        self.grouped = not self.grouped
+        self.redraw()
+
     def action_open(self) -> None:
+        group_id = self.selected_group()
+        if group_id is not None:  # unfold it: its runs only
+            self.grouped = False
+            self.filter_text = f"group:{group_id}"
+            self.redraw()
+            return
         experiment_id = self.selected_id()
         if experiment_id is not None:
             self.app.push_screen(ExperimentScreen(experiment_id))
@@ -262,16 +295,24 @@ class DashboardScreen(Screen):
         self.app.push_screen(LaunchScreen())
 
     def action_cancel(self) -> None:
-        experiment_id = self.selected_id()
-        if experiment_id is not None:
+        group_id, experiment_id = self.selected_group(), self.selected_id()
+        if group_id is not None:
+            self.app.cancel_group(group_id)
+        elif experiment_id is not None:
             self.app.cancel_experiment(experiment_id)
 
     def action_resume(self) -> None:
-        experiment_id = self.selected_id()
-        if experiment_id is not None:
+        group_id, experiment_id = self.selected_group(), self.selected_id()
+        if group_id is not None:
+            self.app.resume_group(group_id)
+        elif experiment_id is not None:
             self.app.resume_experiment(experiment_id)
 
     def action_delete(self) -> None:
+        group_id = self.selected_group()
+        if group_id is not None:
+            self._delete_group(group_id)
+            return
         experiment_id = self.selected_id()
         if experiment_id is None:
             return
@@ -286,3 +327,22 @@ class DashboardScreen(Screen):
         self.app.push_screen(ConfirmScreen(f"Delete experiment {experiment_id} "
                                            f"({row.name}, {row.status}) from the registry?"),
                              answer)
+
+    def _delete_group(self, group_id: int) -> None:
+        members = [r for r in self.rows.values() if r.group_id == group_id]
+
+        def answer(confirmed: bool | None) -> None:
+            if confirmed and self.app.delete_group(group_id):
+                for row in members:
+                    self.rows.pop(row.id, None)
+                self.total -= len(members)
+                self.redraw()
+
+        name = self.group_names.get(group_id, f"group {group_id}")
+        self.app.push_screen(ConfirmScreen(f"Delete group {group_id} ({name}) and its "
+                                           f"{len(members)} experiments from the registry?"),
+                             answer)
+
+
+def _key(row: Row) -> str:
+    return f"g{row.group_id}" if isinstance(row, GroupRow) else str(row.id)

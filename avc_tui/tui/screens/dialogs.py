@@ -17,6 +17,8 @@ HELP = """[b]Keys[/b]
   p       predict with the selected run    n   launch a run or a grid
   x       cancel the selected run          r   resume it (cancelled, lost, failed)
   d       delete it (asks first)           q   quit
+  g       fold each group (one grid) into one row: enter unfolds it,
+          x / r / d cancel, resume or delete the whole group
   t       light / dark theme               ?   this help
 
 [b]Other screens[/b]
