@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -16,6 +16,7 @@ from avc_tui.cli.options import (
     Backbone,
     Db,
     Device,
+    default_request,
     launch_request,
     with_options,
     worker_options,
@@ -23,7 +24,10 @@ from avc_tui.cli.options import (
 from avc_tui.cli.running import run_batch_in_foreground, run_in_foreground, start_in_background
 from avc_tui.console import console
 from avc_tui.registry import Registry
-from core.errors import AvcError
+
+if TYPE_CHECKING:
+    from core.config import ExperimentConfig
+from core.errors import AvcError, ConfigError
 
 
 @with_options(request=launch_request, options=worker_options)
@@ -39,13 +43,22 @@ def run(
     device: Device = "auto",
     detach: Annotated[bool, typer.Option(help="Run in a background worker and return at "
                                          "once.")] = False,
+    config_file: Annotated[Optional[Path], typer.Option(
+        "--config", help="Run this config exactly (a run folder's config.json), instead of "
+                         "ROOT and the launch options.")] = None,
     db: Db = None,
     as_json: AsJson = False,
 ) -> None:
     """Register one experiment in the registry and run it; prints the result."""
-    request = replace(request, backbones=(backbone,) if backbone else (), heads=(head,),
-                      device=device, name=name)
-    [config] = control.build_configs(request)
+    if config_file is not None:
+        _only_config(request, backbone is None and head == control.DEFAULT_HEAD, "run")
+        config = _read_config(config_file)
+        if device != "auto" or name:
+            config = config.with_changes(train={"device": device}, name=name or config.name)
+    else:
+        request = replace(request, backbones=(backbone,) if backbone else (), heads=(head,),
+                          device=device, name=name)
+        [config] = control.build_configs(request)
     # A bad dataset, an unreadable video or missing weights fail before anything is registered.
     dataset = control.check_launch([config], cache_dir=options.cache_dir,
                                    skip_unreadable=options.skip_unreadable)
@@ -82,6 +95,9 @@ def grid(
                                                 "one on the CPU).")] = None,
     detach: Annotated[bool, typer.Option(help="Run in a background batch runner and return at "
                                          "once.")] = False,
+    config_file: Annotated[Optional[Path], typer.Option(
+        "--config", help="A sweep file (TOML or JSON: fixed settings, lists to sweep, trials; "
+                         "see the README) instead of ROOT and the options above.")] = None,
     db: Db = None,
 ) -> None:
     """Run backbones × heads (× trials) on one dataset (default: the ABDN 5 × 3 grid).
@@ -94,13 +110,21 @@ def grid(
     from core.backbones import backbone_names
     from core.models.registry import head_names
 
+    if config_file is not None:
+        _only_config(request, not (backbones or heads or splits or trials != 1
+                                   or split_seeds != 1), "grid")
+        request, chosen, named = control.read_sweep_file(config_file)
+        group_name = group_name or named
+        backbones, heads = ",".join(request.backbones), ",".join(request.heads)
+    else:
+        folds = [f.strip() for f in (splits or "").split(",") if f.strip()]
+        chosen = control.Trials(trials, split_seeds, folds)
     request = replace(
         request, grid=True, tags=(*request.tags, "grid"),
         backbones=control.chosen_names(backbones, backbone_names(), "backbone")
         if backbones else (),
         heads=control.chosen_names(heads, head_names(), "head") if heads else ())
-    folds = [f.strip() for f in (splits or "").split(",") if f.strip()]
-    planned = control.plan_grid(request, control.Trials(trials, split_seeds, folds))
+    planned = control.plan_grid(request, chosen)
     control.check_launch(planned.configs, cache_dir=options.cache_dir,
                          skip_unreadable=options.skip_unreadable)
     confirm_count(len(planned.configs), yes)
@@ -127,3 +151,22 @@ def confirm_count(count: int, yes: bool) -> None:
         raise AvcError(f"this would register {count} experiments",
                        hint="pass --yes to register them, or fewer backbones, heads or trials")
     typer.confirm(f"register {count} experiments?", abort=True)
+
+
+def _only_config(request: control.LaunchRequest, nothing_else: bool, command: str) -> None:
+    """With --config the file says everything: refuse ROOT or a launch option beside it."""
+    if request != default_request() or not nothing_else:
+        raise ConfigError(f"`avc {command} --config` takes everything from the file; other "
+                          f"launch options were given too",
+                          hint="put them in the file, or leave out --config")
+
+
+def _read_config(path: Path) -> ExperimentConfig:
+    from core.config import ExperimentConfig
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or error}",
+                          hint="pass a run folder's config.json") from error
+    return ExperimentConfig.from_json(text)

@@ -17,10 +17,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avc_tui.control import LaunchRequest, WorkerOptions, parse_sweep
+from avc_tui.control import LaunchRequest, WorkerOptions, make_request
 
 Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
                                       "folders layout).")]
+LaunchRoot = Annotated[Optional[Path], typer.Argument(
+    help="Dataset root folder (ROOT/<class>/<video> for the folders layout); none with --config.",
+    show_default=False)]
 # Named here rather than asked of core.data's registry, which would load every layout's reader
 # for `avc --help`; a test checks that the list names every registered layout.
 LAYOUT_NAMES = ("folders", "ucf101", "hmdb51", "kinetics", "sports1m99", "ucf11", "hollywood2",
@@ -58,7 +61,7 @@ SWEEP_NOTE = " A comma-separated list makes `avc grid` run each value."
 
 
 def launch_request(
-    root: Root,
+    root: LaunchRoot = None,
     preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern."
                                         + SWEEP_NOTE)] = "abdn",
     epochs: Annotated[Optional[str], typer.Option(help="Override the preset's epochs."
@@ -103,14 +106,17 @@ def launch_request(
     """What `avc run` and `avc grid` share: the dataset, the features, the head's settings and
     the training protocol (each command adds what to run and where). Values may be lists
     (``--lr 1e-3,3e-4``): `avc grid` sweeps them, `avc run` refuses them."""
-    first, options, sweep = parse_sweep(
-        {"preset": preset, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-         "input_size": input_size, "sampling": sampling, "frames": frames,
-         "normalize": normalize, "reduction": reduction}, head_options or ())
-    return LaunchRequest(root, layout=layout, split=split, split_seed=split_seed,
-                         annotations=annotations, weights=weights, resize=resize, mask=mask,
-                         head_options=options, seed=seed, tags=tuple(tags or ()), sweep=sweep,
-                         **first)
+    return make_request(root, head_options=head_options or (), tags=tags or (), preset=preset,
+                        epochs=epochs, batch_size=batch_size, lr=lr, input_size=input_size,
+                        sampling=sampling, frames=frames, normalize=normalize,
+                        reduction=reduction, layout=layout, split=split, split_seed=split_seed,
+                        annotations=annotations, weights=weights, resize=resize, mask=mask,
+                        seed=seed)
+
+
+# What launch_request gives when no option is given: with --config, nothing else may be.
+def default_request() -> LaunchRequest:
+    return launch_request(None)
 
 
 def worker_options(

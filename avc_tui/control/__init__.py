@@ -21,6 +21,7 @@ from avc_tui.control.launch import (
     build_configs,
     check_launch,
     chosen_names,
+    make_request,
     parse_options,
     parse_sweep,
     plan_grid,
@@ -40,12 +41,13 @@ from avc_tui.control.operations import (
     start_background,
     start_batch_background,
 )
+from avc_tui.control.sweep_file import read_sweep_file
 from avc_tui.runner.executor import WorkerOptions
 
 __all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Planned",
            "Started", "Trials", "WorkerOptions", "build_configs", "cancel", "cancel_group",
            "check_launch", "chosen_names", "delete", "delete_group", "experiment_checkpoint",
-           "group_summary", "is_experiment_id", "job_slots", "members", "model_checkpoint",
-           "parse_options", "parse_sweep", "plan_grid", "register", "register_group",
-           "requeue_for_resume", "requeue_group", "run_batch_here", "run_here",
-           "start_background", "start_batch_background"]
+           "group_summary", "is_experiment_id", "job_slots", "make_request", "members",
+           "model_checkpoint", "parse_options", "parse_sweep", "plan_grid", "read_sweep_file",
+           "register", "register_group", "requeue_for_resume", "requeue_group", "run_batch_here",
+           "run_here", "start_background", "start_batch_background"]

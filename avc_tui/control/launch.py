@@ -112,6 +112,32 @@ _EXAMPLES = {"lr": "1e-3,3e-4", "batch_size": "16,64", "epochs": "30,60",
              "preset": "abdn,modern"}
 
 
+def make_request(root: str | Path | None, *, head_options: Sequence[str] = (),
+                 tags: Sequence[str] = (), **values: Any) -> LaunchRequest:
+    """A launch request from values as a front end or a sweep file gives them: the fields of
+    :data:`SWEEPABLE` as text that may list several values ("1e-3,3e-4"), as lists, or as
+    single values; head options as ``KEY=VALUE`` items (``KEY=V1,V2``); any other
+    :class:`LaunchRequest` field as it is. Raises ``ConfigError``."""
+    unknown = set(values) - set(LaunchRequest.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown launch settings: {', '.join(sorted(unknown))}",
+                          hint="`avc grid --help` lists them (as options, - for _)")
+    texts = {name: _as_text(values.pop(name)) for name in SWEEPABLE if name in values}
+    first, options, sweep = parse_sweep(texts, head_options)
+    return LaunchRequest(root if root is not None else "", head_options=options,
+                         tags=tuple(tags), sweep=sweep,
+                         **{k: v for k, v in first.items() if v is not None}, **values)
+
+
+def _as_text(value: Any) -> str | None:
+    """A value of a sweepable field as the text parse_sweep reads: a list joined by commas."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
 def parse_options(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
     """``["hidden=128", "rnn=gru"]`` → {"hidden": 128, "rnn": "gru"}; values are JSON if they
     parse as JSON, text otherwise. A mapping is taken as it is. Raises ``ConfigError`` for an item

@@ -200,3 +200,39 @@ def test_compare_marks_a_paper_value_outside_two_standard_errors() -> None:
     assert comparison(records + other).loc["VGG16", "cnn-lstm"] == pytest.approx(98.0)
     assert cell_key({"data": {"split": "abdn", "split_seed": 1}, "train": {"seed": 1}}) == \
         cell_key({"data": {"split": "abdn", "split_seed": 2}, "train": {"seed": 3}})
+
+
+def test_a_sweep_file_is_the_same_grid_written_down(tmp_path: Path) -> None:
+    (tmp_path / "sweep.toml").write_text(
+        'root = "data"\nbackbones = ["tinycnn"]\nheads = ["cnn-lstm", "gla"]\nweights = "none"\n'
+        'lr = [1e-3, 3e-4]\ntrials = 2\ngroup_name = "two lrs"\n[options]\nhidden = [8, 16]\n')
+    request, trials, name = control.read_sweep_file(tmp_path / "sweep.toml")
+    assert (Path(request.root), request.heads, name) == (tmp_path / "data", ("cnn-lstm", "gla"),
+                                                         "two lrs")
+    assert request.sweep == {"lr": [1e-3, 3e-4], "hidden": [8, 16]}
+    planned = control.plan_grid(request, trials)
+    assert len(planned.configs) == 2 * 2 * 2 * 2
+    assert planned.axes["seed"] == [0, 1]
+    (tmp_path / "sweep.json").write_text(json.dumps(
+        {"root": "data", "backbones": ["tinycnn"], "heads": ["cnn-lstm"], "weights": "none",
+         "splits": ["1", "2"], "layout": "ucf101", "options": {"hidden": 8}}))
+    request, trials, _ = control.read_sweep_file(tmp_path / "sweep.json")
+    assert [c.data.split for c in control.plan_grid(request, trials).configs] == ["1", "2"]
+    (tmp_path / "bad.toml").write_text('root = "data"\nlearning_rate = 0.1\n')
+    with pytest.raises(ConfigError, match="unknown launch settings: learning_rate"):
+        control.read_sweep_file(tmp_path / "bad.toml")
+    both = avc("grid", tmp_path / "data", "--config", tmp_path / "sweep.toml")
+    assert both.exit_code == 1 and "takes everything from the file" in both.stderr
+
+
+def test_a_runs_config_json_runs_it_again_exactly(easy_dataset: Path, easy_config,
+                                                  tmp_path: Path) -> None:
+    config = easy_config(easy_dataset, epochs=1)
+    (tmp_path / "config.json").write_text(config.to_json())
+    db = tmp_path / "r.db"
+    again = avc("run", "--config", tmp_path / "config.json", "--db", db, "--workers", "0",
+                "--cache-dir", tmp_path / "cache", "--json")
+    assert again.exit_code == 0, again.output
+    with Registry(str(db)) as registry:
+        [row] = registry.list()
+        assert row.config_hash == config.hash() and row.status == Status.FINISHED
