@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -21,9 +22,10 @@ from pathlib import Path
 MODES = ("cnn-lstm-attention", "cnn-attention-lstm")
 
 
-def avc(*args: str) -> str:
+def avc(*args: str, runs: Path | None = None) -> str:
+    env = {**os.environ, "AVC_RUNS_DIR": str(runs)} if runs else None
     done = subprocess.run([sys.executable, "-m", "avc_tui", *args], check=True,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     return done.stdout
 
 
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     avc("grid", str(data), "--weights", "none", "--input-size", "64", "--normalize", "video",
         "--epochs", "25", "--batch-size", "16", "--trials", str(args.trials), "--yes",
         "--db", str(db), "--cache-dir", str(args.dir / "cache"), "--group-name",
-        f"ABDN grid, {args.trials} trials")
+        f"ABDN grid, {args.trials} trials", runs=args.dir / "trial-runs")
     seconds = time.perf_counter() - started
     groups = json.loads(avc("ls", "--groups", "--json", "--db", str(db)))
     group = str(groups[0]["id"])
