@@ -24,10 +24,10 @@ from avc_tui.cli.options import (
 from avc_tui.cli.running import run_batch_in_foreground, run_in_foreground, start_in_background
 from avc_tui.console import console
 from avc_tui.registry import Registry
+from core.errors import AvcError, ConfigError
 
 if TYPE_CHECKING:
     from core.config import ExperimentConfig
-from core.errors import AvcError, ConfigError
 
 
 @with_options(request=launch_request, options=worker_options)
@@ -53,8 +53,10 @@ def run(
     if config_file is not None:
         _only_config(request, backbone is None and head == control.DEFAULT_HEAD, "run")
         config = _read_config(config_file)
-        if device != "auto" or name:
-            config = config.with_changes(train={"device": device}, name=name or config.name)
+        if device != "auto":  # where it runs is not what it is: the hash stays
+            config = config.with_changes(train={"device": device})
+        if name:
+            config = config.with_changes(name=name)
     else:
         request = replace(request, backbones=(backbone,) if backbone else (), heads=(head,),
                           device=device, name=name)

@@ -3,13 +3,16 @@ threads (never on the UI's event loop) and return dataclasses the screens render
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from avc_tui.control import group_summary
 from avc_tui.registry import Registry, Status, now
 from avc_tui.registry.models import Experiment
 from core.choices import SELECTION_KEYS
+from core.config import cell_key
 from core.run_folder import RunFolder
 
 DASHBOARD_LIMIT = 1000
@@ -189,3 +192,68 @@ class Curves:
 def load_points(registry: Registry, experiment_id: int, after_id: int):
     """The epoch-level points the curves draw (not the per-step ones), newer than ``after_id``."""
     return registry.points(experiment_id, after_id=after_id, keys=CURVE_KEYS)
+
+
+@dataclass
+class RunsView:
+    """Several experiments side by side: their validation curves (the trials of one cell as
+    mean, min and max), and the config fields whose values differ between them."""
+
+    ids: list[int]
+    names: dict[int, str]
+    series: dict[str, list[tuple[int, float]]]
+    metric: str
+    differences: list[tuple[str, list[str]]]
+
+
+def load_runs(registry: Registry, ids: list[int]) -> RunsView:
+    """What the runs view of ``ids`` shows (see :class:`RunsView`)."""
+    rows = [registry.get(i) for i in ids]
+    curves = {r.id: _validation_curve(registry, r.id) for r in rows}
+    metric = next((key for r in rows for key, _ in curves[r.id]),
+                  SELECTION_KEYS["single-label"])
+    cells: dict[str, list[Experiment]] = {}
+    for row in rows:
+        cells.setdefault(cell_key(row.config), []).append(row)
+    series: dict[str, list[tuple[int, float]]] = {}
+    for members in cells.values():
+        by_epoch: dict[int, list[float]] = {}
+        for member in members:
+            for key, (epoch, value) in curves[member.id]:
+                if key == metric:
+                    by_epoch.setdefault(epoch, []).append(value)
+        epochs = sorted(by_epoch)
+        if len(members) == 1:
+            series[f"{members[0].id} {members[0].name}"] = [(e, by_epoch[e][0]) for e in epochs]
+            continue
+        label = f"{members[0].name} ×{len(members)}"
+        series[f"{label} mean"] = [(e, sum(by_epoch[e]) / len(by_epoch[e])) for e in epochs]
+        series[f"{label} min"] = [(e, min(by_epoch[e])) for e in epochs]
+        series[f"{label} max"] = [(e, max(by_epoch[e])) for e in epochs]
+    flat = [_flatten(r.config) for r in rows]
+    keys = sorted({k for f in flat for k in f})
+    differences = [(k, [_shown(f.get(k)) for f in flat]) for k in keys
+                   if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    return RunsView([r.id for r in rows], {r.id: r.name for r in rows}, series, metric,
+                    differences)
+
+
+def _validation_curve(registry: Registry, experiment_id: int
+                      ) -> list[tuple[str, tuple[int, float]]]:
+    keys = list(SELECTION_KEYS.values())
+    return [(p.key, (p.epoch, p.value)) for p in registry.points(experiment_id, keys=keys)
+            if p.split == "val"]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A config as dotted keys (``train.lr``), for comparing runs field by field."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, inner in value.items():
+        flat.update(_flatten(inner, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def _shown(value: Any) -> str:
+    return "—" if value is None else value if isinstance(value, str) else json.dumps(value)

@@ -306,3 +306,48 @@ def test_a_group_folds_into_one_row_that_opens_cancels_and_deletes_as_one(
             assert [r.id for r in registry.list()] == [alone] and registry.groups() == []
 
     run(scenario, db)
+
+
+def test_marked_runs_side_by_side_overlay_their_curves_and_differ_in_config(
+        easy_dataset: Path, easy_config, tmp_path: Path) -> None:
+    from avc_tui.registry import Point, now
+    from avc_tui.tui.data import load_runs
+    from avc_tui.tui.screens.runs import RunsScreen
+
+    db = str(tmp_path / "runs.db")
+    with Registry(db) as registry:
+        ids = []
+        for seed, accuracy in ((0, 0.5), (1, 0.7)):
+            row = registry.create(easy_config(easy_dataset, seed=seed),
+                                  runs_root=tmp_path / "runs")
+            registry.add_points(row.id, [Point(e, e, "val", "acc", accuracy + e / 10, now())
+                                         for e in (1, 2)])
+            ids.append(row.id)
+        other = registry.create(easy_config(easy_dataset, "cnn-lstm-attention", lr=0.01),
+                                runs_root=tmp_path / "runs").id
+        view = load_runs(registry, [*ids, other])
+    [trials] = [name for name in view.series if name.endswith("×2 mean")]
+    assert view.series[trials] == [(1, pytest.approx(0.7)), (2, pytest.approx(0.8))]
+    assert view.series[trials.replace("mean", "min")][0] == (1, pytest.approx(0.6))
+    assert view.series[trials.replace("mean", "max")][0] == (1, pytest.approx(0.8))
+    fields = dict(view.differences)
+    assert fields["train.seed"] == ["0", "1", "0"] and "head.name" in fields
+    assert "train.epochs" not in fields, "only what differs"
+
+    async def scenario(app, pilot):
+        table = app.screen.query_one(DataTable)
+        await pilot.press("v")  # nothing marked: a hint, no screen
+        assert isinstance(app.screen, DashboardScreen)
+        table.move_cursor(row=table.get_row_index(str(ids[1])))
+        await pilot.press("space", "space")  # marks ids[1] and the next row down, ids[0]
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), "the runs view")
+        diff = app.screen.query_one("#diff", DataTable)
+        await wait_for(pilot, lambda: diff.row_count == 1, "the config diff")
+        assert str(diff.get_cell("train.seed", str(ids[0]))) == "0"
+        chart = app.screen.query_one("#runs-chart", Chart)
+        assert chart.point_count == 6  # mean, min and max of two epochs
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "back")
+
+    run(scenario, db)

@@ -21,6 +21,7 @@ from avc_tui.tui.screens.dialogs import ConfirmScreen
 from avc_tui.tui.screens.experiment import ExperimentScreen
 from avc_tui.tui.screens.launch import LaunchScreen
 from avc_tui.tui.screens.predict import PredictScreen
+from avc_tui.tui.screens.runs import RunsScreen
 
 COLUMNS = (("id", "id"), ("status", "status"), ("dataset", "dataset"), ("backbone", "backbone"),
            ("head", "head"), ("progress", "progress"), ("loss", "loss"), ("acc", "acc"),
@@ -85,7 +86,10 @@ class DashboardScreen(Screen):
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("s", "sort", "Sort"),
-        Binding("g", "toggle_groups", "Groups", show=False),  # in the help: the footer is full
+        # In the help screen: the footer is full.
+        Binding("g", "toggle_groups", "Groups", show=False),
+        Binding("space", "mark", "Mark", show=False),
+        Binding("v", "runs", "Runs side by side", show=False),
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
     ]
@@ -104,6 +108,7 @@ class DashboardScreen(Screen):
         self.loaded = False
         self.widths = [0] * len(COLUMNS)
         self.grouped = False  # each group (one grid) folded into one row
+        self.marked: set[int] = set()  # experiments marked for the runs view
         self.group_names: dict[int, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -170,7 +175,7 @@ class DashboardScreen(Screen):
                 if any(w > have for w, have in zip(_widths([values]), self.widths)):
                     structural = True  # a column must grow: draw the table anew
                     continue
-                for (_, key), value in zip(COLUMNS, values):
+                for (_, key), value in zip(COLUMNS, self._marked(row, values)):
                     table.update_cell(str(row.id), key, value)
         self.since = taken
         if structural:
@@ -183,7 +188,7 @@ class DashboardScreen(Screen):
         if self.grouped:
             visible = group_rows(visible, self.group_names)
         visible.sort(key=SORT_KEYS[self.sort_column], reverse=self.sort_reverse)
-        rendered = [cells(row) for row in visible]
+        rendered = [self._marked(row, cells(row)) for row in visible]
         # Column widths set here from the cells rather than measured by the table when it is
         # next idle: what the table shows never depends on when it was last idle.
         self.widths = _widths(rendered)
@@ -269,6 +274,30 @@ class DashboardScreen(Screen):
     @on(DataTable.RowSelected)
     def row_selected(self) -> None:
         self.action_open()
+
+    def _marked(self, row: Row, values: list) -> list:
+        """The row's cells, its id shown reversed when it is marked."""
+        if row.id in self.marked and not isinstance(row, GroupRow):
+            values = [Text(values[0], style="reverse"), *values[1:]]
+        return values
+
+    def action_mark(self) -> None:
+        experiment_id = self.selected_id()
+        if experiment_id is None:
+            return
+        self.marked ^= {experiment_id}
+        table = self.query_one(DataTable)
+        row = self.rows[experiment_id]
+        table.update_cell(str(experiment_id), "id", self._marked(row, cells(row))[0])
+        table.action_cursor_down()
+
+    def action_runs(self) -> None:
+        marked = sorted(i for i in self.marked if i in self.rows)
+        if len(marked) < 2:
+            self.notify("mark two or more experiments with space, then press v",
+                        severity="warning")
+            return
+        self.app.push_screen(RunsScreen(marked))
 
     def action_toggle_groups(self) -> None:
         self.grouped = not self.grouped

@@ -19,6 +19,9 @@ HELP = """[b]Keys[/b]
   d       delete it (asks first)           q   quit
   g       fold each group (one grid) into one row: enter unfolds it,
           x / r / d cancel, resume or delete the whole group
+  space   mark the selected run                v   the marked runs side by side:
+          validation curves overlaid (trials of a cell as mean, min, max) and
+          the config fields in which they differ
   t       light / dark theme               ?   this help
 
 [b]Other screens[/b]
