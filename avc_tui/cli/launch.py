@@ -89,6 +89,10 @@ def grid(
                                              "ABDN 70/30 splits (the paper's protocol).")] = 1,
     splits: Annotated[Optional[str], typer.Option(help="Repeat each cell over these official "
                                                   "folds, e.g. 1,2,3 (needs --layout).")] = None,
+    sample: Annotated[Optional[int], typer.Option(
+        help="Run this many random combinations of the swept values instead of all of them; "
+             "numeric options then also take ranges, e.g. --lr 1e-4..1e-2:log.")] = None,
+    sample_seed: Annotated[int, typer.Option(help="Seed of --sample's draws.")] = 0,
     group_name: Annotated[Optional[str], typer.Option(help="Name of the group the runs are "
                                                       "registered in.")] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Register more than "
@@ -114,8 +118,8 @@ def grid(
 
     if config_file is not None:
         _only_config(request, not (backbones or heads or splits or trials != 1
-                                   or split_seeds != 1), "grid")
-        request, chosen, named = control.read_sweep_file(config_file)
+                                   or split_seeds != 1 or sample is not None), "grid")
+        request, chosen, named, sample, sample_seed = control.read_sweep_file(config_file)
         group_name = group_name or named
         backbones, heads = ",".join(request.backbones), ",".join(request.heads)
     else:
@@ -126,7 +130,7 @@ def grid(
         backbones=control.chosen_names(backbones, backbone_names(), "backbone")
         if backbones else (),
         heads=control.chosen_names(heads, head_names(), "head") if heads else ())
-    planned = control.plan_grid(request, chosen)
+    planned = control.plan_grid(request, chosen, sample=sample, sample_seed=sample_seed)
     control.check_launch(planned.configs, cache_dir=options.cache_dir,
                          skip_unreadable=options.skip_unreadable)
     confirm_count(len(planned.configs), yes)

@@ -17,6 +17,7 @@ from avc_tui.control.launch import (
     DEFAULT_HEAD,
     LaunchRequest,
     Planned,
+    Range,
     Trials,
     build_configs,
     check_launch,
@@ -45,9 +46,10 @@ from avc_tui.control.sweep_file import read_sweep_file
 from avc_tui.runner.executor import WorkerOptions
 
 __all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Planned",
-           "Started", "Trials", "WorkerOptions", "build_configs", "cancel", "cancel_group",
-           "check_launch", "chosen_names", "delete", "delete_group", "experiment_checkpoint",
-           "group_summary", "is_experiment_id", "job_slots", "make_request", "members",
-           "model_checkpoint", "parse_options", "parse_sweep", "plan_grid", "read_sweep_file",
-           "register", "register_group", "requeue_for_resume", "requeue_group", "run_batch_here",
-           "run_here", "start_background", "start_batch_background"]
+           "Range", "Started", "Trials", "WorkerOptions", "build_configs", "cancel",
+           "cancel_group", "check_launch", "chosen_names", "delete", "delete_group",
+           "experiment_checkpoint", "group_summary", "is_experiment_id", "job_slots",
+           "make_request", "members", "model_checkpoint", "parse_options", "parse_sweep",
+           "plan_grid", "read_sweep_file", "register", "register_group", "requeue_for_resume",
+           "requeue_group", "run_batch_here", "run_here", "start_background",
+           "start_batch_background"]

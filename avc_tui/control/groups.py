@@ -4,6 +4,7 @@ resumed, cancelled and removed as one. Written once for the CLI and the TUI, lik
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ def register_group(registry: Registry, planned: Planned, *, name: str | None = N
     """Register a group and every planned experiment in it, in run order. The group's name is
     ``name``, or the dataset and the size of each axis ("ucf101: 5 backbone × 3 head")."""
     if not name:
-        name = f"{Path(planned.configs[0].data.root).name}: " + " × ".join(
-            f"{len(values)} {axis.replace('_', ' ')}{'s' if len(values) != 1 else ''}"
-            for axis, values in planned.axes.items())
+        sizes = [f"{len(values)} {axis.replace('_', ' ')}{'s' if len(values) != 1 else ''}"
+                 for axis, values in planned.axes.items() if axis not in planned.sampled]
+        if planned.sampled:
+            drawn = len({json.dumps([v[a] for a in planned.sampled]) for v in planned.values})
+            sizes.append(f"{drawn} draws of {', '.join(planned.sampled)}")
+        name = f"{Path(planned.configs[0].data.root).name}: " + " × ".join(sizes)
     group = registry.create_group(name, axes=planned.axes)
     rows = [registry.create(config, tags=tags, group_id=group.id, axes=values)
             for config, values in zip(planned.configs, planned.values)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -71,6 +73,46 @@ SWEEPABLE: dict[str, Any] = {"lr": float, "batch_size": int, "epochs": int, "inp
                              "preset": str}
 
 
+@dataclass(frozen=True)
+class Range:
+    """A numeric range to draw values from (``--lr 1e-4..1e-2:log``), for ``--sample N``:
+    uniform, or uniform in the logarithm; whole numbers when both ends are."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @classmethod
+    def parse(cls, text: str, kind: Any = float) -> Range | None:
+        """The range ``text`` writes (``A..B`` or ``A..B:log``), or None when it is no range.
+        Raises ``ConfigError`` for a range that cannot be drawn from."""
+        body, _, scale = text.partition(":")
+        low, dots, high = body.partition("..")
+        if not dots:
+            return None
+        try:
+            ends = (kind(low), kind(high)) if kind is int else (float(low), float(high))
+        except ValueError:
+            raise ConfigError(f"cannot read the range {text!r}",
+                              hint="write it as LOW..HIGH or LOW..HIGH:log, e.g. 1e-4..1e-2:log"
+                              ) from None
+        log = scale == "log"
+        if scale not in ("", "log") or ends[0] >= ends[1] or (log and ends[0] <= 0):
+            raise ConfigError(f"cannot draw from the range {text!r}",
+                              hint="LOW must be below HIGH (and above 0 for :log)")
+        integer = kind is int or all(float(e).is_integer() and "." not in part and "e" not in
+                                     part.lower() for e, part in zip(ends, (low, high)))
+        return cls(ends[0], ends[1], log, integer)
+
+    def draw(self, rng: random.Random) -> float | int:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        return round(value) if self.integer else float(f"{value:.3g}")
+
+
 def parse_sweep(values: Mapping[str, str | None], head_options: Sequence[str] = ()
                 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[Any]]]:
     """Read command-line text that may hold comma-separated lists: ``values`` maps fields of
@@ -86,7 +128,7 @@ def parse_sweep(values: Mapping[str, str | None], head_options: Sequence[str] = 
             continue
         parts = [part.strip() for part in str(text).split(",")]
         try:
-            read = [SWEEPABLE[name](part) for part in parts if part]
+            read = [_value(part, SWEEPABLE[name]) for part in parts if part]
         except ValueError:
             option = "--" + name.replace("_", "-")
             raise ConfigError(f"{option} takes {SWEEPABLE[name].__name__} values, got {text!r}",
@@ -94,16 +136,26 @@ def parse_sweep(values: Mapping[str, str | None], head_options: Sequence[str] = 
         if not read:
             raise ConfigError(f"--{name.replace('_', '-')} is empty",
                               hint=f"for example --{name.replace('_', '-')} {_EXAMPLES[name]}")
-        first[name] = read[0]
-        if len(read) > 1:
+        first[name] = read[0].low if isinstance(read[0], Range) else read[0]
+        if len(read) > 1 or isinstance(read[0], Range):
             axes[name] = read
     options = parse_options(head_options)
     for key, value in list(options.items()):
-        if isinstance(value, str) and "," in value:
-            read = [parse_options([f"{key}={part.strip()}"])[key] for part in value.split(",")]
-            options[key] = read[0]
+        if isinstance(value, str) and ("," in value or ".." in value):
+            read = [Range.parse(part.strip()) or parse_options([f"{key}={part.strip()}"])[key]
+                    for part in value.split(",")]
+            options[key] = read[0].low if isinstance(read[0], Range) else read[0]
             axes[key] = read
     return first, options, axes
+
+
+def _value(text: str, kind: Any) -> Any:
+    """One value of a sweepable field: a number, a text, or a numeric :class:`Range`."""
+    if kind in (int, float):
+        drawn = Range.parse(text, kind)
+        if drawn is not None:
+            return drawn
+    return kind(text)
 
 
 _EXAMPLES = {"lr": "1e-3,3e-4", "batch_size": "16,64", "epochs": "30,60",
@@ -231,19 +283,52 @@ class Planned:
     configs: list[ExperimentConfig]
     values: list[dict[str, Any]]
     axes: dict[str, list[Any]]
+    sampled: tuple[str, ...] = ()  # axes whose values were drawn at random (--sample)
 
 
-def plan_grid(request: LaunchRequest, trials: Trials = Trials()) -> Planned:
+def _combinations(swept: Mapping[str, Sequence[Any]], sample: int | None, seed: int
+                  ) -> list[dict[str, Any]]:
+    """Every combination of the swept values, or ``sample`` of them drawn at random (seeded;
+    a :class:`Range` gives a fresh value each draw), without repeats."""
+    if sample is None:
+        if any(isinstance(v, Range) for values in swept.values() for v in values):
+            raise ConfigError("a range of values is drawn from, not run in full",
+                              hint="add --sample N to run N random combinations")
+        return [dict(zip(swept, combination)) for combination in itertools.product(*swept.values())]
+    if sample < 1:
+        raise ConfigError("--sample must be at least 1", hint="for example --sample 20")
+    rng = random.Random(seed)
+    drawn: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(100 * sample):
+        point = {axis: _draw(rng, values) for axis, values in swept.items()}
+        key = json.dumps(point, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            drawn.append(point)
+            if len(drawn) == sample:
+                break
+    return drawn
+
+
+def _draw(rng: random.Random, values: Sequence[Any]) -> Any:
+    value = rng.choice(list(values))
+    return value.draw(rng) if isinstance(value, Range) else value
+
+
+def plan_grid(request: LaunchRequest, trials: Trials = Trials(), *, sample: int | None = None,
+              sample_seed: int = 0) -> Planned:
     """Every trial × swept value × head × backbone of ``request`` (see :func:`build_configs`),
     in that order: the first jobs of a grid are one trial of every cell, and parallel slots
     start different backbones. Raises ``ConfigError``."""
-    swept = {**trials.axes(request), **request.sweep}  # the first axis varies slowest
+    trial_axes = trials.axes(request)
     fields = set(LaunchRequest.__dataclass_fields__)
     options = parse_options(request.head_options)
     configs: list[ExperimentConfig] = []
     values: list[dict[str, Any]] = []
-    for combination in itertools.product(*swept.values()):
-        point = dict(zip(swept, combination))
+    chosen = _combinations(request.sweep, sample, sample_seed)
+    trial_points = [dict(zip(trial_axes, c)) for c in itertools.product(*trial_axes.values())]
+    for point in ({**t, **c} for t in trial_points for c in chosen):  # trials outermost
         changes = {k: v for k, v in point.items() if k in fields}
         head_options = {**options, **{k: v for k, v in point.items() if k not in fields}}
         for config in build_configs(replace(request, **changes, head_options=head_options,
@@ -252,8 +337,9 @@ def plan_grid(request: LaunchRequest, trials: Trials = Trials()) -> Planned:
             values.append({"backbone": config.features.backbone, "head": config.head.name,
                            **point})
     axes = {"backbone": list(dict.fromkeys(v["backbone"] for v in values)),
-            "head": list(dict.fromkeys(v["head"] for v in values)), **swept}
-    return Planned(configs, values, axes)
+            "head": list(dict.fromkeys(v["head"] for v in values)), **trial_axes,
+            **{axis: list(dict.fromkeys(c[axis] for c in chosen)) for axis in request.sweep}}
+    return Planned(configs, values, axes, tuple(request.sweep) if sample else ())
 
 
 def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:

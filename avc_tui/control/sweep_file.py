@@ -8,7 +8,7 @@ the group's name sit beside them::
     backbones = ["vgg16", "resnet50"]
     heads = ["cnn-lstm", "cnn-lstm-attention"]
     weights = "imagenet"
-    lr = [1e-3, 3e-4]
+    lr = [1e-3, 3e-4]           # or "1e-4..1e-2:log" with sample = 10
     splits = ["1", "2", "3"]
     group_name = "UCF-101 folds, two learning rates"
 
@@ -33,9 +33,11 @@ HINT = "see the sweep file example in the README (Trials and groups)"
 TRIAL_KEYS = ("trials", "split_seeds", "splits")
 
 
-def read_sweep_file(path: str | Path) -> tuple[LaunchRequest, Trials, str | None]:
-    """The launch request (with its swept axes), the trials and the group name a sweep file
-    holds. Raises ``ConfigError`` for a file that is missing, unreadable or has unknown keys."""
+def read_sweep_file(path: str | Path
+                    ) -> tuple[LaunchRequest, Trials, str | None, int | None, int]:
+    """The launch request (with its swept axes), the trials, the group name, and how many
+    combinations to draw (``sample``, None for all) with which seed, as a sweep file holds them.
+    Raises ``ConfigError`` for a file that is missing, unreadable or has unknown keys."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -56,9 +58,12 @@ def read_sweep_file(path: str | Path) -> tuple[LaunchRequest, Trials, str | None
     try:
         trials = Trials(int(body.pop("trials", 1)), int(body.pop("split_seeds", 1)),
                         [str(s) for s in _listed(body.pop("splits", []))])
+        sample = body.pop("sample", None)
+        sample = int(sample) if sample is not None else None
+        sample_seed = int(body.pop("sample_seed", 0))
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"{path}: trials and split_seeds must be whole numbers ({error})",
-                          hint=HINT) from error
+        raise ConfigError(f"{path}: trials, split_seeds, sample and sample_seed must be whole "
+                          f"numbers ({error})", hint=HINT) from error
     name = body.pop("group_name", None)
     for key in ("backbones", "heads", "tags"):
         if key in body:
@@ -70,7 +75,8 @@ def read_sweep_file(path: str | Path) -> tuple[LaunchRequest, Trials, str | None
     root = path.parent / Path(body.pop("root")).expanduser()
     if body.get("annotations"):
         body["annotations"] = path.parent / Path(body["annotations"]).expanduser()
-    return make_request(root, head_options=pairs, grid=True, **body), trials, name
+    request = make_request(root, head_options=pairs, grid=True, **body)
+    return request, trials, name, sample, sample_seed
 
 
 def _listed(value: Any) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -206,7 +207,8 @@ def test_a_sweep_file_is_the_same_grid_written_down(tmp_path: Path) -> None:
     (tmp_path / "sweep.toml").write_text(
         'root = "data"\nbackbones = ["tinycnn"]\nheads = ["cnn-lstm", "gla"]\nweights = "none"\n'
         'lr = [1e-3, 3e-4]\ntrials = 2\ngroup_name = "two lrs"\n[options]\nhidden = [8, 16]\n')
-    request, trials, name = control.read_sweep_file(tmp_path / "sweep.toml")
+    request, trials, name, sample, _ = control.read_sweep_file(tmp_path / "sweep.toml")
+    assert sample is None
     assert (Path(request.root), request.heads, name) == (tmp_path / "data", ("cnn-lstm", "gla"),
                                                          "two lrs")
     assert request.sweep == {"lr": [1e-3, 3e-4], "hidden": [8, 16]}
@@ -216,7 +218,7 @@ def test_a_sweep_file_is_the_same_grid_written_down(tmp_path: Path) -> None:
     (tmp_path / "sweep.json").write_text(json.dumps(
         {"root": "data", "backbones": ["tinycnn"], "heads": ["cnn-lstm"], "weights": "none",
          "splits": ["1", "2"], "layout": "ucf101", "options": {"hidden": 8}}))
-    request, trials, _ = control.read_sweep_file(tmp_path / "sweep.json")
+    request, trials, *_ = control.read_sweep_file(tmp_path / "sweep.json")
     assert [c.data.split for c in control.plan_grid(request, trials).configs] == ["1", "2"]
     (tmp_path / "bad.toml").write_text('root = "data"\nlearning_rate = 0.1\n')
     with pytest.raises(ConfigError, match="unknown launch settings: learning_rate"):
@@ -236,3 +238,28 @@ def test_a_runs_config_json_runs_it_again_exactly(easy_dataset: Path, easy_confi
     with Registry(str(db)) as registry:
         [row] = registry.list()
         assert row.config_hash == config.hash() and row.status == Status.FINISHED
+
+
+def test_sample_draws_combinations_and_values_from_ranges() -> None:
+    first, options, axes = control.parse_sweep({"lr": "1e-4..1e-2:log", "batch_size": "8,16"},
+                                               ["hidden=16..64"])
+    assert axes["lr"] == [control.Range(1e-4, 1e-2, log=True)]
+    assert axes["hidden"] == [control.Range(16, 64, integer=True)]
+    assert (first["lr"], options["hidden"]) == (1e-4, 16)
+    request = control.LaunchRequest("/data/ucf101", backbones=("tinycnn",), heads=("cnn-lstm",),
+                                    weights="none", sweep=axes)
+    with pytest.raises(ConfigError, match="drawn from"):
+        control.plan_grid(request)
+    planned = control.plan_grid(request, control.Trials(seeds=2), sample=5, sample_seed=3)
+    assert len(planned.configs) == 5 * 2
+    lrs = [c.train.lr for c in planned.configs]
+    assert all(1e-4 <= lr <= 1e-2 for lr in lrs) and len(set(lrs)) == 5
+    hiddens = [c.head.options["hidden"] for c in planned.configs]
+    assert all(isinstance(h, int) and 16 <= h <= 64 for h in hiddens)
+    again = control.plan_grid(request, control.Trials(seeds=2), sample=5, sample_seed=3)
+    assert [c.hash() for c in again.configs] == [c.hash() for c in planned.configs]
+    # Lists alone: no combination twice, however many are asked for.
+    only_lists = replace(request, sweep={"batch_size": [8, 16]})
+    assert len(control.plan_grid(only_lists, sample=10).configs) == 2
+    with pytest.raises(ConfigError, match="cannot draw from the range"):
+        control.parse_sweep({"lr": "1e-2..1e-4"})
