@@ -95,7 +95,7 @@ def _config(backbone: str, head: str, seed: int) -> dict:
 
 def populate(url: str, experiments: int, points: int, *, groups: int = 0,
              group_size: int = 0) -> list[int]:
-    """Fill a registry quickly with bulk inserts; returns the experiment ids. The first
+    """Fill a registry quickly with bulk inserts; returns the experiment ids. The newest
     ``groups`` × ``group_size`` experiments are in groups: each a 5 × 3 grid with seed trials."""
     rng = random.Random(0)
     configs = {(b, h, k): _config(b, h, k) for b in BACKBONES for h in HEADS for k in range(10)}
@@ -110,7 +110,9 @@ def populate(url: str, experiments: int, points: int, *, groups: int = 0,
         rows = []
         for i in range(experiments):
             backbone, head = BACKBONES[i % 5], HEADS[(i // 5) % 3]
-            group = i // group_size + 1 if group_size and i < groups * group_size else None
+            first_grouped = experiments - groups * group_size
+            group = ((i - first_grouped) // group_size + 1
+                     if group_size and i >= first_grouped else None)
             rows.append({
                 "name": f"{backbone}/{head}", "status": "finished" if i % 10 else "failed",
                 "config": configs[(backbone, head, (i // 15) % 10)], "group_id": group,

@@ -2,12 +2,14 @@
 
 Usage: ``python benchmarks/bench_tui.py [--seconds 20]``
 
-A registry of 10,000 experiments and 1,000,000 metric points (as in bench_registry.py) plus 4
+A registry of 10,000 experiments (the newest 5,000 in 100 groups of 50) and 1,000,000 metric
+points (as in bench_registry.py) plus 4
 running experiments whose workers each record 200 steps/s (400 points/s, far more than a real
 training run; bench_registry.py measures writers going flat out). The app runs headless
 (``App.run_test``) at 120 × 40:
 
-* open: from creating the app until the dashboard shows its rows;
+* open: from creating the app until the dashboard shows its rows; fold: from pressing g until
+  the groups among them show as one row each;
 * responsiveness while the 4 runs stream: the event loop's lag (how late a 50 ms timer fires)
   and key-to-screen latency (open an experiment, go back) over ``--seconds``.
 """
@@ -46,7 +48,17 @@ async def measure(url: str, seconds: float) -> dict[str, float]:
         while not (isinstance(app.screen, DashboardScreen) and app.screen.loaded):
             await pilot.pause(0.01)
         out["open (s)"] = time.perf_counter() - started
-        out["rows shown"] = app.screen.query_one("DataTable").row_count
+        table = app.screen.query_one("DataTable")
+        out["rows shown"] = table.row_count
+        t0 = time.perf_counter()
+        await pilot.press("g")  # fold the groups among the loaded rows
+        while table.row_count == out["rows shown"]:
+            await pilot.pause(0.005)
+        out["fold groups (s)"] = time.perf_counter() - t0
+        out["rows shown folded"] = table.row_count
+        await pilot.press("g")
+        while table.row_count != out["rows shown"]:
+            await pilot.pause(0.005)
         lags: list[float] = []
         expected = [time.perf_counter() + 0.05]
 
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'tui.db'}"
-        populate(url, 10_000, 1_000_000)
+        populate(url, 10_000, 1_000_000, groups=100, group_size=50)
         with Registry(url) as registry:
             ids = [_experiment(registry) for _ in range(4)]
             for experiment_id in ids:
