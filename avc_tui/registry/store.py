@@ -190,7 +190,7 @@ class Registry:
             group_id=group_id, axes=axes,
         )
         with self.session() as s, s.begin():
-            row.id = _next_id(s, Experiment.__tablename__)
+            row.id = _next_id(s, Experiment)
             s.add(row)
             s.flush()
             if run_dir is None:
@@ -210,7 +210,7 @@ class Registry:
         """Register a new, empty group of experiments."""
         row = Group(name=name, kind=kind, axes=axes or {}, created_at=now())
         with self.session() as s, s.begin():
-            row.id = _next_id(s, Group.__tablename__)
+            row.id = _next_id(s, Group)
             s.add(row)
         return row
 
@@ -551,16 +551,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _next_id(session: Session, table: str) -> int:
-    """The next id of ``table`` from its counter, which only grows: an id is never given out
-    twice. The counter's row lock (SQLite: the write lock) serialises concurrent creators."""
+def _next_id(session: Session, model: type[Experiment] | type[Group]) -> int:
+    """The next id of ``model``'s table from its counter, which only grows: an id is never
+    given out twice. Rows written past the counter (bulk imports) move it on. The counter's row
+    lock (SQLite: the write lock) serialises concurrent creators."""
+    table = model.__tablename__
     counter = IdCounter.name == table
     done = session.execute(update(IdCounter).where(counter).values(value=IdCounter.value + 1))
     if done.rowcount != 1:
         raise RegistryError(f"the registry has no id counter for {table}",
                             hint="it was changed by hand; restore it from a backup, or pass "
                                  "--db with another registry")
-    return session.scalar(select(IdCounter.value).where(counter))
+    value = session.scalar(select(IdCounter.value).where(counter))
+    highest = session.scalar(select(func.max(model.id)))
+    if highest is not None and highest >= value:
+        value = highest + 1
+        session.execute(update(IdCounter).where(counter).values(value=value))
+    return value
 
 
 def _filtered(query, *, status: str | None, dataset: str | None, backbone: str | None,

@@ -134,7 +134,16 @@ def test_an_id_is_never_given_to_a_second_experiment(url: str, tmp_path: Path) -
         registry.delete(again)
         registry.delete(first)
     with Registry(url) as registry:  # nor after reopening an emptied registry
-        assert registry.create(config(), runs_root=tmp_path).id > again
+        latest = registry.create(config(), runs_root=tmp_path).id
+        assert latest > again
+        with registry.session() as s, s.begin():  # rows imported past the counter
+            s.execute(text("INSERT INTO experiments (id, name, status, config, config_hash, "
+                           "dataset, split, backbone, head, preset, seed, tags, run_dir, "
+                           "created_at, versions, epoch, cancel_requested) VALUES (:i, 'x', "
+                           "'finished', '{}', 'h', 'd', 'abdn', 'b', 'h', 'abdn', 0, '[]', "
+                           "'/r', '2026-01-01 00:00:00', '{}', 0, false)"),
+                      {"i": latest + 10})
+        assert registry.create(config(), runs_root=tmp_path).id == latest + 11
 
 
 def test_groups_count_their_experiments_by_status(url: str, tmp_path: Path) -> None:
