@@ -65,16 +65,16 @@ def launch_request(
     preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern."
                                         + SWEEP_NOTE)] = "abdn",
     epochs: Annotated[Optional[str], typer.Option(help="Override the preset's epochs."
-                                                  + SWEEP_NOTE, metavar="INT")] = None,
+                                                  + SWEEP_NOTE, metavar="<int>")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="Override the batch size."
-                                                      + SWEEP_NOTE, metavar="INT")] = None,
+                                                      + SWEEP_NOTE, metavar="<int>")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Override the learning rate." + SWEEP_NOTE,
-                                              metavar="FLOAT")] = None,
+                                              metavar="<float>")] = None,
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
     weights: Weights = "imagenet",
     input_size: Annotated[Optional[str], typer.Option(
         help="Frame size in pixels (default: the backbone's, 224 for the ABDN five)."
-             + SWEEP_NOTE, metavar="INT")] = None,
+             + SWEEP_NOTE, metavar="<int>")] = None,
     sampling: Annotated[str, typer.Option("--sampling", help="fps:1 (ABDN), uniform:N, "
                                           "segments:N, all, with :max=N for fps/all."
                                           + SWEEP_NOTE)] = "fps:1",
@@ -84,7 +84,7 @@ def launch_request(
              "space (default: the head's own).")] = None,
     frames: Annotated[Optional[str], typer.Option(help="Sequence length T (default: mean frame "
                                                   "count, as ABDN)." + SWEEP_NOTE,
-                                                  metavar="INT")] = None,
+                                                  metavar="<int>")] = None,
     mask: Annotated[Optional[bool], typer.Option(
         "--mask/--no-mask", help="Mask padded frames (default: no, as ABDN; yes for layouts "
                                  "that bring their features, as YouTube-8M's reader).")] = None,
