@@ -46,7 +46,7 @@ SUMMARY_COLUMNS = ("id", "name", "status", "dataset", "split", "backbone", "head
                    "tags", "device", "host", "pid", "epoch", "epochs", "test_top1", "test_top5",
                    "test_loss", "run_dir", "created_at", "started_at", "finished_at",
                    "heartbeat_at", "config_hash", "git_revision", "versions", "error",
-                   "group_id", "axes")
+                   "group_id", "axes", "attempt", "node_id")
 
 
 class Base(DeclarativeBase):
@@ -90,6 +90,8 @@ class Experiment(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     group_id: Mapped[int | None] = mapped_column(Integer)
     axes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    node_id: Mapped[str | None] = mapped_column(String(64))
 
     points: Mapped[list[MetricPoint]] = relationship(
         back_populates="experiment", cascade="all, delete-orphan", passive_deletes=True)
@@ -121,6 +123,29 @@ class Group(Base):
     kind: Mapped[str] = mapped_column(String(16))
     axes: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Attempt(Base):
+    """One start of an experiment by a worker (the first run, a resume, a retry): where it ran
+    (``host``; ``node_id``, the Ray node; ``gpus``, the GPUs it saw), when, and how it ended
+    (``status``, ``reason``: why it was lost or failed)."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    executor: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str | None] = mapped_column(String(200))
+    node_id: Mapped[str | None] = mapped_column(String(64))
+    gpus: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_attempts_experiment", "experiment_id", "number"),)
 
 
 class IdCounter(Base):

@@ -38,6 +38,7 @@ from avc_tui.registry.models import (
     RESUMABLE,
     STATUSES,
     Artifact,
+    Attempt,
     Experiment,
     Group,
     IdCounter,
@@ -103,8 +104,26 @@ def _server_timeouts(url: str) -> dict[str, Any]:
     return args
 
 
+def _gist(error: str | None) -> str | None:
+    """An error's one line: its message, or a traceback's last line (the exception)."""
+    lines = [line for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return None
+    return (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:500]
+
+
 def _describe(url: str) -> str:
     return url.split("///", 1)[1] if url.startswith("sqlite:///") else url.split("@")[-1]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a worker runs an experiment: the executor that started it (``local``, ``ray``),
+    the Ray node's id, and the GPUs it was given (``CUDA_VISIBLE_DEVICES``)."""
+
+    executor: str = "local"
+    node_id: str | None = None
+    gpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -341,6 +360,7 @@ class Registry:
             s.execute(delete(Artifact).where(Artifact.experiment_id == experiment_id))
             s.execute(delete(PredictionRecord)
                       .where(PredictionRecord.experiment_id == experiment_id))
+            s.execute(delete(Attempt).where(Attempt.experiment_id == experiment_id))
             s.execute(delete(Experiment).where(Experiment.id == experiment_id))
         return row
 
@@ -348,13 +368,18 @@ class Registry:
 
     def mark_running(self, experiment_id: int, *, device: str, pid: int | None = None,
                      versions: dict[str, str] | None = None,
-                     git_revision: str | None = None) -> bool:
-        """Move a queued experiment to running; False (and nothing changed) when it is no longer
-        queued, e.g. cancelled while it waited."""
+                     git_revision: str | None = None, placement: Placement | None = None) -> bool:
+        """Move a queued experiment to running and record the start as a new attempt (where:
+        ``placement``, by default this host under the local executor); False (and nothing
+        changed) when it is no longer queued, e.g. cancelled while it waited."""
+        placement = placement or Placement()
         stamp = now()
+        host = socket.gethostname()
         values: dict[str, Any] = dict(status=Status.RUNNING, device=device, pid=pid or os.getpid(),
-                                      host=socket.gethostname(), heartbeat_at=stamp, error=None,
-                                      finished_at=None, cancel_requested=False)
+                                      host=host, heartbeat_at=stamp, error=None,
+                                      finished_at=None, cancel_requested=False,
+                                      node_id=placement.node_id,
+                                      attempt=Experiment.attempt + 1)
         if versions is not None:
             values["versions"] = versions
         if git_revision is not None:
@@ -362,7 +387,29 @@ class Registry:
         row = self.get(experiment_id)
         if row.started_at is None:
             values["started_at"] = stamp
-        return self._transition(experiment_id, (Status.QUEUED,), **values)
+        with self.session() as s, s.begin():
+            changed = s.execute(update(Experiment).where(
+                Experiment.id == experiment_id, Experiment.status == Status.QUEUED)
+                .values(**values)).rowcount
+            if not changed:
+                return False
+            number = s.scalar(select(Experiment.attempt).where(Experiment.id == experiment_id))
+            s.add(Attempt(experiment_id=experiment_id, number=number,
+                          executor=placement.executor, host=host, node_id=placement.node_id,
+                          gpus=placement.gpus, started_at=stamp))
+        return True
+
+    def attempts(self, experiment_id: int) -> list[Attempt]:
+        """The experiment's attempts, first first."""
+        with self.session() as s:
+            return list(s.scalars(select(Attempt).where(Attempt.experiment_id == experiment_id)
+                                  .order_by(Attempt.number)))
+
+    @staticmethod
+    def _end_attempt(s: Session, experiment_id: int, status: str, reason: str | None) -> None:
+        s.execute(update(Attempt).where(Attempt.experiment_id == experiment_id,
+                                        Attempt.ended_at.is_(None))
+                  .values(ended_at=now(), status=status, reason=reason))
 
     def requeue(self, experiment_id: int) -> bool:
         """Queue a cancelled, lost or failed experiment again (to resume it); False when it is in
@@ -405,7 +452,12 @@ class Registry:
             test = result.get("test") or {}
             values.update(result=result, test_top1=test.get("top1"), test_top5=test.get("top5"),
                           test_loss=test.get("loss"), epoch=result.get("epochs_run", 0))
-        self.update(experiment_id, **values)
+        self.get(experiment_id)
+        with self.session() as s, s.begin():
+            s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
+            if status not in ACTIVE:
+                reason = _gist(error) if status != Status.FINISHED else None
+                self._end_attempt(s, experiment_id, status, reason)
 
     def request_cancel(self, experiment_id: int) -> Experiment:
         """Ask a running experiment to stop (its worker sees it at its next heartbeat); a queued
@@ -442,6 +494,8 @@ class Registry:
                     .values(status=Status.LOST, finished_at=now()))
                 if result.rowcount:
                     lost.append(row.id)
+                    self._end_attempt(s, row.id, Status.LOST,
+                                      "no heartbeat" if stale else "its worker process is gone")
         return lost
 
     # --- metrics ----------------------------------------------------------------------------

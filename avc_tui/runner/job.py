@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avc_tui.formatting import stored_error
-from avc_tui.registry import Registry, Status
+from avc_tui.registry import Placement, Registry, Status
 from avc_tui.runner.recorder import RegistryRecorder
 from core.decoder_versions import decoder_versions
 from core.devices import resolve_device
@@ -75,12 +75,13 @@ class StopFlag:
 def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
             callbacks: Sequence[EventCallback] = (), device: str | None = None,
             num_workers: int | None = None, skip_unreadable: bool = False,
-            cache_dir: str | None = None, dataset: Dataset | None = None) -> Status:
+            cache_dir: str | None = None, dataset: Dataset | None = None,
+            placement: Placement | None = None) -> Status:
     """Run experiment ``experiment_id`` to its end; returns its final status.
 
     ``device`` overrides the configured one (the runner assigns devices); ``dataset``, already
-    opened by the caller, is not scanned again. Expected failures are recorded, not raised; the
-    caller reads them back from the registry.
+    opened by the caller, is not scanned again; ``placement``: where this attempt runs.
+    Expected failures are recorded, not raised; the caller reads them back from the registry.
     """
     row = registry.get(experiment_id)
     recorder = RegistryRecorder(registry, experiment_id)
@@ -98,7 +99,7 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
         if not registry.mark_running(experiment_id,
                                      device=str(resolve_device(config.train.device)),
                                      versions=package_versions(),
-                                     git_revision=git_revision()):
+                                     git_revision=git_revision(), placement=placement):
             return registry.get(experiment_id).status  # cancelled (or taken) while it waited
         with recorder:
             result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
