@@ -266,6 +266,16 @@ def _sorted_keys(value: Any) -> Any:
 TRIAL_FIELDS = {"train": ("seed",), "data": ("split_seed", "split")}
 
 
+def features_key(config: dict[str, Any]) -> str:
+    """A digest of what an experiment's cached features depend on (its dataset's videos and its
+    ``features`` section): experiments with the same key read the same extraction."""
+    data = config.get("data", {})
+    body = {"videos": [data.get("root"), data.get("layout"), data.get("annotations")],
+            "features": config.get("features", {})}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def cell_key(config: dict[str, Any]) -> str:
     """A digest of what an experiment is (a config as :meth:`ExperimentConfig.to_dict` writes
     it), less what varies between trials: experiments with the same key are trials of one cell,

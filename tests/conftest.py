@@ -63,6 +63,18 @@ def easy_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight short synthetic videos of two classes: for tests that run many jobs, not learn."""
+    from core.data.synthetic import SyntheticSpec, write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("small") / "data"
+    spec = SyntheticSpec(videos_per_class=4, seed=2, min_duration=2.0, max_duration=3.0,
+                         classes=EASY_CLASSES[:2])
+    write_synthetic_dataset(root, spec)
+    return root
+
+
 def _easy_config(root: Path, head: str = "cnn-lstm", **train):
     from avc_tui.control import LaunchRequest, build_configs
 

@@ -14,21 +14,23 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from avc_tui.registry import Registry
-from avc_tui.runner.devices import available_devices, plan_slots
-from avc_tui.runner.executor import LocalExecutor, WorkerOptions
+from avc_tui.formatting import stored_error
+from avc_tui.registry import Registry, Status
+from avc_tui.runner.execution import Execution
+from avc_tui.runner.executor import WorkerOptions
 from avc_tui.runner.scheduler import run_all
+from core.errors import AvcError
 
 
 def start_batch(db_url: str, experiment_ids: Sequence[int], log: Path, *,
                 jobs: int | None = None, options: Sequence[str] = (),
-                resume: bool = False) -> subprocess.Popen:
+                resume: bool = False, execution: Execution = Execution()) -> subprocess.Popen:
     """Start this module as a detached process (its own session, output to ``log``) for the
     queued experiments ``experiment_ids``; returns the process, reaped in the background."""
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "avc_tui.runner.batch", "--db", db_url,
                *(["--jobs", str(jobs)] if jobs else []), *(["--resume"] if resume else []),
-               *options, *map(str, experiment_ids)]
+               *options, *execution.args(), *map(str, experiment_ids)]
     with open(log, "ab") as handle:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=handle,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -44,12 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="go on from each experiment's last checkpoint, if it has one")
     WorkerOptions.add_arguments(parser)
+    Execution.add_arguments(parser)
     args = parser.parse_args(argv)
     options = WorkerOptions.from_arguments(args).args()
+    execution = Execution.from_arguments(args)
     with Registry(args.db) as registry:
-        schedule = run_all(registry, args.experiment_ids, LocalExecutor(),
-                           plan_slots(available_devices(), args.jobs), options=options,
-                           resume=args.resume)
+        try:
+            executor = execution.start(registry.url)
+        except AvcError as error:  # nobody reads this runner's terminal: the runs say why
+            for experiment_id in args.experiment_ids:
+                registry.finish(experiment_id, Status.FAILED, error=stored_error(error))
+            return 1
+        slots = execution.slots(executor, len(args.experiment_ids), args.jobs)
+        schedule = run_all(registry, args.experiment_ids, executor, slots, options=options,
+                           resume=args.resume, retries=execution.retries)
     return 0 if all(code == 0 for code in schedule.exit_codes.values()) else 1
 
 

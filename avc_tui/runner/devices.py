@@ -27,16 +27,25 @@ def available_devices() -> list[str]:
     return ["cpu"]
 
 
-def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None = None
-               ) -> list[Slot]:
-    """``jobs`` slots over ``devices`` (default: one per GPU, or one on the CPU).
+def per_gpu(gpus_per_job: float | None) -> int:
+    """How many jobs share one GPU when each takes ``gpus_per_job`` of it (0.25 → 4)."""
+    if gpus_per_job is None or gpus_per_job >= 1:
+        return 1
+    return max(1, int(1 / gpus_per_job + 1e-9))
+
+
+def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None = None,
+               gpus_per_job: float | None = None) -> list[Slot]:
+    """``jobs`` slots over ``devices`` (default: one per GPU, or ``1 / gpus_per_job`` per GPU
+    for a fraction, or one on the CPU).
 
     A GPU slot sees only its GPU (``CUDA_VISIBLE_DEVICES``), so every worker uses ``cuda:0``;
-    more jobs than GPUs share them round robin. CPU slots split the cores between them.
+    more jobs than GPUs share them round robin: the first ``len(gpus)`` slots go one to each
+    GPU, the next ones again. CPU slots split the cores between them.
     """
     gpus = [d for d in devices if d.startswith("cuda")]
     if gpus:
-        count = jobs or len(gpus)
+        count = jobs or len(gpus) * per_gpu(gpus_per_job)
         slots = []
         for i in range(count):
             gpu = gpus[i % len(gpus)]

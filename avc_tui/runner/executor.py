@@ -14,7 +14,6 @@ from typing import Protocol
 
 from avc_tui.runner.devices import Slot
 
-
 # A worker's exit status when another worker started its experiment first (a resume racing a
 # grid that still had it queued): that other worker owns the experiment's state.
 EXIT_TAKEN = 75
@@ -54,7 +53,12 @@ class WorkerOptions:
 
 @dataclass(frozen=True)
 class Job:
-    """One registered experiment to run in ``slot``; ``log`` receives the worker's output."""
+    """One registered experiment to run in ``slot``; ``log`` receives the worker's output.
+
+    ``features``: the :func:`~core.config.features_key` of its cached features (an executor
+    that extracts once per key, ahead of the jobs, groups them by it); ``extract_only``: the
+    job only fills the feature cache for the experiment.
+    """
 
     experiment_id: int
     db_url: str
@@ -62,17 +66,27 @@ class Job:
     log: Path
     resume: bool = False
     options: list[str] = field(default_factory=list)
+    features: str | None = None
+    extract_only: bool = False
 
     def command(self) -> list[str]:
+        """The worker's command line, with this process's Python (on a Ray node: the node's)."""
         cmd = [sys.executable, "-m", "avc_tui.runner.worker", str(self.experiment_id),
                "--db", self.db_url, "--device", self.slot.device, *self.options]
+        if self.extract_only:
+            return [*cmd, "--extract-only"]
         return [*cmd, "--resume"] if self.resume else cmd
 
 
 class JobHandle(Protocol):
+    """A started job. ``poll`` and ``wait`` give the worker's exit status; ``ended`` tells why a
+    worker ended without its own word (its node died: ``("lost", reason)``), or None."""
+
     job: Job
 
     def poll(self) -> int | None: ...
+
+    def ended(self) -> tuple[str, str] | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
 
@@ -80,6 +94,10 @@ class JobHandle(Protocol):
 
 
 class Executor(Protocol):
+    """Starts jobs. ``name`` is recorded with each attempt (``local``, ``ray``)."""
+
+    name: str
+
     def submit(self, job: Job) -> JobHandle: ...
 
 
@@ -93,6 +111,9 @@ class LocalProcess:
 
     def poll(self) -> int | None:
         return self.process.poll()
+
+    def ended(self) -> tuple[str, str] | None:
+        return None  # a local worker that died is explained by its exit status
 
     def wait(self, timeout: float | None = None) -> int:
         return self.process.wait(timeout)
@@ -112,6 +133,8 @@ class LocalProcess:
 class LocalExecutor:
     """Runs each job as ``python -m avc_tui.runner.worker`` in its own session, so a detached
     worker outlives the command that started it and a Ctrl-C in that terminal does not reach it."""
+
+    name = "local"
 
     def submit(self, job: Job) -> LocalProcess:
         job.log.parent.mkdir(parents=True, exist_ok=True)

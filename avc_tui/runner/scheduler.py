@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from avc_tui.registry import Registry, RegistryError, Status
 from avc_tui.runner.devices import Slot
 from avc_tui.runner.executor import EXIT_TAKEN, Executor, Job, JobHandle
+from core.config import features_key
 from core.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
@@ -30,18 +31,22 @@ class Schedule:
     exit_codes: dict[int, int] = field(default_factory=dict)
     unstarted: list[int] = field(default_factory=list)
     interrupted: bool = False
+    retried: dict[int, int] = field(default_factory=dict)
 
 
 def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executor,
             slots: Sequence[Slot], *, resume: bool = False, options: Sequence[str] = (),
             on_tick: Callable[[dict[int, str]], None] | None = None,
-            poll_seconds: float = POLL_SECONDS) -> Schedule:
+            poll_seconds: float = POLL_SECONDS, retries: int = 0) -> Schedule:
     """Run every experiment, filling free slots as jobs end; returns when all have ended.
 
     ``on_tick`` receives {experiment id: slot name} of the running jobs after each poll. Ctrl-C
     stops the running workers (each saves and marks its run cancelled) and cancels the rest.
+    ``retries``: a run that ends ``lost`` (its worker or node died) is queued again and resumed
+    from its last checkpoint, up to that many times; each start is an attempt in the registry.
     """
     pending = deque(experiment_ids)
+    resuming = set(experiment_ids) if resume else set()
     free = list(slots)
     running: dict[int, tuple[JobHandle, Slot]] = {}
     schedule = Schedule()
@@ -51,7 +56,7 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                 while pending and free:
                     experiment_id = pending.popleft()
                     try:
-                        if resume:
+                        if experiment_id in resuming:
                             registry.requeue(experiment_id)
                         row = registry.get(experiment_id)
                     except RegistryError:
@@ -60,7 +65,8 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                         continue  # cancelled while it waited
                     slot = free.pop(0)
                     job = Job(experiment_id, registry.url, slot, RunFolder(row.run_dir).log,
-                              resume=resume, options=list(options))
+                              resume=experiment_id in resuming, options=list(options),
+                              features=features_key(row.config))
                     running[experiment_id] = (executor.submit(job), slot)
                 for experiment_id, (handle, slot) in list(running.items()):
                     code = handle.poll()
@@ -68,7 +74,12 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                         schedule.exit_codes[experiment_id] = code
                         del running[experiment_id]
                         free.append(slot)
-                        _settle(registry, experiment_id, code)
+                        status = _settle(registry, experiment_id, code, handle.ended())
+                        tries = schedule.retried.get(experiment_id, 0)
+                        if status == Status.LOST and tries < retries:
+                            schedule.retried[experiment_id] = tries + 1
+                            resuming.add(experiment_id)
+                            pending.append(experiment_id)
                 if on_tick is not None:
                     on_tick({i: slot.name for i, (_, slot) in running.items()})
                 if running:
@@ -82,7 +93,8 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                 handle.terminate()
             for experiment_id, (handle, _) in running.items():
                 schedule.exit_codes[experiment_id] = handle.wait()
-                _settle(registry, experiment_id, schedule.exit_codes[experiment_id])
+                _settle(registry, experiment_id, schedule.exit_codes[experiment_id],
+                        handle.ended())
     schedule.unstarted = list(pending) if schedule.interrupted else []
     return schedule
 
@@ -111,14 +123,23 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _settle(registry: Registry, experiment_id: int, code: int) -> None:
-    """A worker that died without recording its end (killed, crashed in C code) is lost."""
+def _settle(registry: Registry, experiment_id: int, code: int,
+            ended: tuple[str, str] | None = None) -> str | None:
+    """Record how a job ended when its worker did not (killed, crashed in C code, its node
+    lost: ``lost``; ``ended`` is the executor's account of it); returns the run's status now.
+    """
     if code == EXIT_TAKEN:
-        return  # another worker runs the experiment: its state is that worker's
+        return None  # another worker runs the experiment: its state is that worker's
     try:
         status = registry.get(experiment_id).status
     except RegistryError:
-        return  # deleted meanwhile
+        return None  # deleted meanwhile
     if status in (Status.QUEUED, Status.RUNNING):
-        registry.finish(experiment_id, Status.LOST, error=f"the worker exited with status {code} "
-                                                     "without recording an end")
+        outcome, reason = ended or (Status.LOST, f"the worker exited with status {code} without "
+                                                 "recording an end")
+        if outcome == Status.CANCELLED and status == Status.RUNNING:
+            # A task cancelled by force: its worker was killed before it could save and say so.
+            outcome, reason = Status.LOST, "its task was cancelled by force, killing the worker"
+        registry.finish(experiment_id, outcome, error=reason)
+        status = outcome
+    return status

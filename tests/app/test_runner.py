@@ -138,10 +138,15 @@ def test_a_worker_that_dies_silently_is_lost(tmp_path: Path, easy_config, easy_d
         def wait(self, timeout=None):
             return code
 
+        def ended(self):
+            return None
+
         def terminate(self):
             pass
 
     class DeadExecutor:
+        name = "dead"
+
         def submit(self, job):
             return Dead(job)
 
@@ -150,3 +155,49 @@ def test_a_worker_that_dies_silently_is_lost(tmp_path: Path, easy_config, easy_d
         run_all(registry, [row.id], DeadExecutor(), [CPU], poll_seconds=0)
         lost = registry.get(row.id)
         assert lost.status == "lost" and str(code) in lost.error
+
+
+def test_a_fraction_of_a_gpu_puts_several_jobs_on_each() -> None:
+    slots = plan_slots(["cuda:0", "cuda:1"], gpus_per_job=0.25)
+    assert len(slots) == 8
+    devices = [s.env["CUDA_VISIBLE_DEVICES"] for s in slots]
+    assert devices.count("0") == devices.count("1") == 4
+    assert devices[:2] == ["0", "1"], "the first jobs spread over the GPUs"
+    assert len({s.name for s in slots}) == 8
+    assert len(plan_slots(["cuda:0"], gpus_per_job=1 / 3)) == 3
+    assert len(plan_slots(["cuda:0"], gpus_per_job=2)) == 1
+    assert len(plan_slots(["cpu"], gpus_per_job=0.25)) == 1, "no GPU: the CPU slots as before"
+
+
+def test_a_lost_run_is_retried_from_its_checkpoint(easy_dataset: Path, easy_config,
+                                                   tmp_path: Path) -> None:
+    """--retries: a worker killed mid-training is lost, queued again and resumed; each start
+    is an attempt with how it ended."""
+    import threading
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = _register(registry, easy_config, easy_dataset, tmp_path, epochs=30)
+        result = {}
+
+        def drive() -> None:
+            result["schedule"] = run_all(
+                registry, [row.id], LocalExecutor(), [CPU], retries=1, poll_seconds=0.1,
+                options=["--workers", "0", "--cache-dir", str(tmp_path / "cache")])
+
+        driver = threading.Thread(target=drive)
+        driver.start()
+        _wait_for(lambda: registry.get(row.id).epoch >= 3)
+        os.kill(registry.get(row.id).pid, signal.SIGKILL)
+        driver.join(timeout=300)
+        assert not driver.is_alive()
+        assert result["schedule"].retried == {row.id: 1}
+        done = registry.get(row.id)
+        assert done.status == "finished", done.error
+        assert done.attempt == 2
+        first, second = registry.attempts(row.id)
+        assert (first.number, first.status, first.executor) == (1, "lost", "local")
+        assert "status -9" in first.reason
+        assert (second.number, second.status, second.reason) == (2, "finished", None)
+        assert first.ended_at <= second.started_at
+        val_acc = [p.epoch for p in registry.points(row.id, key="acc") if p.split == "val"]
+        assert sorted(val_acc) == list(range(1, 31)), "resumed: every epoch once"
