@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich import box
@@ -24,6 +24,9 @@ from avc_tui.console import console
 from avc_tui.formatting import fmt_pct
 from avc_tui.registry import STATUSES, Registry
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from avc_tui.registry.models import Attempt
 
 
 def _one_of(value: str | None, choices, what: str, option: str) -> None:
@@ -124,6 +127,14 @@ def _list_groups(db: str | None, as_json: bool) -> None:
     console.print(table)
 
 
+def attempt_record(attempt: Attempt) -> dict[str, object]:
+    """An attempt as `avc show --json` prints it."""
+    return {"number": attempt.number, "executor": attempt.executor, "host": attempt.host,
+            "node_id": attempt.node_id, "gpus": attempt.gpus,
+            "started_at": attempt.started_at, "ended_at": attempt.ended_at,
+            "status": attempt.status, "reason": attempt.reason}
+
+
 def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) -> None:
     """Show one experiment: config, status, timings, metrics, confusion matrix, artifacts.
 
@@ -134,10 +145,12 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
         row = registry.get(experiment_id)
         artifacts = registry.artifacts(experiment_id)
         predictions = registry.predictions(experiment_id)
+        attempts = registry.attempts(experiment_id)
     if as_json:
         body = {**row.as_dict(), "config": row.config, "result": row.result,
                 "artifacts": [{"kind": a.kind, "path": a.path, "size": a.size,
                                "sha256": a.sha256} for a in artifacts],
+                "attempts": [attempt_record(a) for a in attempts],
                 "predictions": len(predictions)}
         typer.echo(json.dumps(body, indent=2, default=str))
         return
@@ -152,6 +165,8 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
         ("head", row.head), ("preset", f"{row.preset}, seed {row.seed}"),
         ("epoch", f"{row.epoch}/{row.epochs or '?'}"), ("device", row.device or "—"),
         ("host / pid", f"{row.host or '—'} / {row.pid or '—'}"),
+        ("attempt", f"{row.attempt or '—'}"
+                    + (f" (Ray node {row.node_id[:12]})" if row.node_id else "")),
         ("created", str(row.created_at)), ("started", str(row.started_at or "—")),
         ("finished", str(row.finished_at or "—")),
         ("duration", f"{duration:.1f} s" if duration is not None else "—"),
@@ -166,6 +181,14 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
     if row.result:
         print_result(row)
         print_confusion(row.result)
+    if len(attempts) > 1 or any(a.executor != "local" for a in attempts):
+        table = Table("#", "executor", "host", "node", "GPUs", "started", "ended", "status",
+                      "reason", title="Attempts", title_justify="left")
+        for a in attempts:
+            table.add_row(str(a.number), a.executor, a.host or "—", (a.node_id or "—")[:12],
+                          a.gpus or "—", str(a.started_at), str(a.ended_at or "—"),
+                          a.status or "running", escape(a.reason or ""))
+        console.print(table)
     if artifacts:
         table = Table("kind", "path", "size", "sha256", title="Artifacts", title_justify="left")
         for a in artifacts:

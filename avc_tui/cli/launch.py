@@ -17,6 +17,7 @@ from avc_tui.cli.options import (
     Db,
     Device,
     default_request,
+    execution_options,
     launch_request,
     with_options,
     worker_options,
@@ -30,10 +31,11 @@ if TYPE_CHECKING:
     from core.config import ExperimentConfig
 
 
-@with_options(request=launch_request, options=worker_options)
+@with_options(request=launch_request, options=worker_options, execution=execution_options)
 def run(
     request: control.LaunchRequest,
     options: control.WorkerOptions,
+    execution: control.Execution,
     backbone: Backbone = None,
     head: Annotated[str, typer.Option("--head", "-h", help="Head / attention mode "
                                       "(see `avc models`).")] = control.DEFAULT_HEAD,
@@ -65,19 +67,28 @@ def run(
     dataset = control.check_launch([config], cache_dir=options.cache_dir,
                                    skip_unreadable=options.skip_unreadable)
     with Registry(db) as registry:
+        batch = None
+        if detach:
+            control.check_execution(execution)
+        elif execution != control.Execution():  # on Ray, or with retries: a driver runs it
+            batch = control.prepare_batch(registry.url, 1, execution=execution)
         [row] = control.register(registry, [config], run_dir=out, tags=request.tags)
         if detach:
             start_in_background(registry, row.id, resume=False, as_json=as_json,
-                                options=options)
+                                options=options, execution=execution)
+            return
+        if batch is not None:
+            run_batch_in_foreground(registry, [row.id], batch, options=options)
             return
         run_in_foreground(registry, row.id, resume=False, as_json=as_json, options=options,
                           dataset=dataset)
 
 
-@with_options(request=launch_request, options=worker_options)
+@with_options(request=launch_request, options=worker_options, execution=execution_options)
 def grid(
     request: control.LaunchRequest,
     options: control.WorkerOptions,
+    execution: control.Execution,
     backbones: Annotated[Optional[str], typer.Option(help="Comma-separated backbones (default: "
                                                      "the ABDN five, or the layout's own "
                                                      "features).")] = None,
@@ -135,17 +146,24 @@ def grid(
                          skip_unreadable=options.skip_unreadable)
     confirm_count(len(planned.configs), yes)
     with Registry(db) as registry:
+        # The executor first: a refusal (Ray missing or unreachable) registers nothing.
+        if detach:
+            control.check_execution(execution)
+        else:
+            batch = control.prepare_batch(registry.url, len(planned.configs), jobs=jobs,
+                                          execution=execution)
         group, rows = control.register_group(registry, planned, name=group_name,
                                              tags=request.tags)
         ids = [row.id for row in rows]
         console.print(f"group {group.id} ({group.name}): registered experiments "
                       f"{ids[0]}–{ids[-1]}", highlight=False)
         if detach:
-            log = control.start_batch_background(registry, ids, jobs=jobs, options=options)
+            log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
+                                                 execution=execution)
             console.print(f"running in the background; follow it with `avc ls --group "
                           f"{group.id}` or `avc tui`; log: {log}", highlight=False)
             return
-        run_batch_in_foreground(registry, ids, jobs=jobs, options=options)
+        run_batch_in_foreground(registry, ids, batch, options=options)
 
 
 def confirm_count(count: int, yes: bool) -> None:

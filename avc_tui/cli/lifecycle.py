@@ -9,7 +9,14 @@ from typing import Annotated, Optional
 import typer
 
 from avc_tui import control
-from avc_tui.cli.options import AsJson, Db, Device, with_options, worker_options
+from avc_tui.cli.options import (
+    AsJson,
+    Db,
+    Device,
+    execution_options,
+    with_options,
+    worker_options,
+)
 from avc_tui.cli.running import run_batch_in_foreground, run_in_foreground, start_in_background
 from avc_tui.console import console
 from avc_tui.registry import Registry
@@ -45,9 +52,10 @@ def cancel(
         console.print(f"experiment {experiment_id}: cancel requested", highlight=False)
 
 
-@with_options(options=worker_options)
+@with_options(options=worker_options, execution=execution_options)
 def resume(
     options: control.WorkerOptions,
+    execution: control.Execution,
     experiment_id: Annotated[Optional[int], typer.Argument(
         help="Experiment id (see `avc ls`).", show_default=False)] = None,
     group: GroupOption = None,
@@ -66,21 +74,31 @@ def resume(
     """
     _one_target([experiment_id] if experiment_id is not None else [], group, "resume")
     with Registry(db, create=False) as registry:
+        batch = None
+        if detach:
+            control.check_execution(execution)
+        elif group is not None or execution != control.Execution():
+            count = len(control.members(registry, group)) if group is not None else 1
+            batch = control.prepare_batch(registry.url, count, jobs=jobs, execution=execution)
         if group is not None:
             ids = control.requeue_group(registry, group)
             console.print(f"group {group}: resuming experiments {', '.join(map(str, ids))}",
                           highlight=False)
             if detach:
                 log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
-                                                     resume=True)
+                                                     resume=True, execution=execution)
                 console.print(f"running in the background; log: {log}", highlight=False)
                 return
-            run_batch_in_foreground(registry, ids, jobs=jobs, options=options, resume=True)
+            run_batch_in_foreground(registry, ids, batch, options=options, resume=True)
             return
         control.requeue_for_resume(registry, experiment_id, device=device)
         if detach:
             start_in_background(registry, experiment_id, resume=True, as_json=as_json,
-                                options=options)
+                                options=options, execution=execution)
+            return
+        if batch is not None:  # on Ray, or with retries: a driver runs it
+            run_batch_in_foreground(registry, [experiment_id], batch, options=options,
+                                    resume=True)
             return
         run_in_foreground(registry, experiment_id, resume=True, as_json=as_json,
                           options=options)

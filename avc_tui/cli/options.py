@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from avc_tui.control import LaunchRequest, WorkerOptions, make_request
+from avc_tui.control import EXECUTORS, Execution, LaunchRequest, WorkerOptions, make_request
 
 Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
                                       "folders layout).")]
@@ -128,6 +128,27 @@ def worker_options(
 ) -> WorkerOptions:
     """How a run's worker decodes and caches (run, grid, resume)."""
     return WorkerOptions(workers, cache_dir.resolve() if cache_dir else None, skip_unreadable)
+
+
+def execution_options(
+    executor: Annotated[str, typer.Option(
+        help=f"Where jobs run: {' or '.join(EXECUTORS)} (tasks on a Ray cluster; needs the ray "
+             "extra, see the README).")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        help="With --executor ray: the cluster to join, auto or HOST:PORT (default: start Ray "
+             "on this machine).")] = None,
+    gpus_per_job: Annotated[Optional[float], typer.Option(
+        help="GPUs each job takes: 0.25 puts four jobs on one GPU (default: one where there "
+             "are GPUs).", metavar="<float>")] = None,
+    cpus_per_job: Annotated[float, typer.Option(
+        help="With --executor ray: CPUs each job and each extraction reserves.",
+        metavar="<float>")] = 1.0,
+    retries: Annotated[int, typer.Option(
+        help="Resume a run lost on the way (its worker or node died) from its last "
+             "checkpoint, up to this many times.")] = 0,
+) -> Execution:
+    """Where and how batch jobs run (run, grid, resume)."""
+    return Execution(executor, address, gpus_per_job, cpus_per_job, retries)
 
 
 def with_options(**groups: Callable[..., Any]):

@@ -51,23 +51,27 @@ def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, a
 
 
 def start_in_background(registry: Registry, experiment_id: int, *, resume: bool, as_json: bool,
-                        options: control.WorkerOptions) -> None:
-    """Start a detached worker for the experiment and say where to follow it."""
-    started = control.start_background(registry, experiment_id, resume=resume, options=options)
+                        options: control.WorkerOptions,
+                        execution: control.Execution = control.Execution()) -> None:
+    """Start a detached worker (or, on Ray, a detached driver) for the experiment and say where
+    to follow it."""
+    started = control.start_background(registry, experiment_id, resume=resume, options=options,
+                                       execution=execution)
     if as_json:
         typer.echo(json.dumps({"id": experiment_id, "pid": started.pid,
                                "run_dir": started.run_dir, "log": str(started.log)}))
         return
-    console.print(f"experiment {experiment_id} started in the background (pid {started.pid}); "
+    how = f"pid {started.pid}" if started.pid else f"on {execution.executor}"
+    console.print(f"experiment {experiment_id} started in the background ({how}); "
                   f"follow it with `avc show {experiment_id}` or `avc tui`; log: {started.log}",
                   highlight=False)
 
 
-def run_batch_in_foreground(registry: Registry, ids: list[int], *, jobs: int | None,
+def run_batch_in_foreground(registry: Registry, ids: list[int], batch: control.Batch, *,
                             options: control.WorkerOptions, resume: bool = False) -> None:
-    """Run the experiments ``ids`` in worker processes from here (as many at once as
-    :func:`control.job_slots` gives), print each as it starts and ends, then their comparison
-    table. Exits 130 when stopped, 1 when some did not finish."""
+    """Run the experiments ``ids`` in worker processes from here (as many at once as ``batch``,
+    from :func:`control.prepare_batch`, has slots), print each as it starts and ends, then their
+    comparison table. Exits 130 when stopped, 1 when some did not finish."""
     last: dict[int, str] = {}
 
     def tick(running: dict[int, str]) -> None:
@@ -76,15 +80,14 @@ def run_batch_in_foreground(registry: Registry, ids: list[int], *, jobs: int | N
             console.print(f"{row.id:>5} {row.name:<32} {status_cell(row.status)} "
                           f"{fmt_pct(row.test_top1)}", highlight=False)
         for experiment_id in set(running) - set(last):
-            console.print(f"{experiment_id:>5} started on {running[experiment_id]}",
-                          style="dim", highlight=False)
+            where = ("handed to Ray" if running[experiment_id].startswith("ray")
+                     else f"started on {running[experiment_id]}")
+            console.print(f"{experiment_id:>5} {where}", style="dim", highlight=False)
         last.clear()
         last.update(running)
 
-    slots = control.job_slots(jobs)
-    console.print(f"running {len(slots)} at a time on {', '.join(s.name for s in slots)}",
-                  highlight=False)
-    schedule = control.run_batch_here(registry, ids, slots, options=options, resume=resume,
+    console.print(batch.describe(), highlight=False)
+    schedule = control.run_batch_here(registry, ids, batch, options=options, resume=resume,
                                       on_tick=tick)
     tick({})
     wanted = set(ids)

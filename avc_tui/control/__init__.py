@@ -28,13 +28,15 @@ from avc_tui.control.launch import (
     plan_grid,
 )
 from avc_tui.control.operations import (
+    Batch,
     Started,
     cancel,
+    check_execution,
     delete,
     experiment_checkpoint,
     is_experiment_id,
-    job_slots,
     model_checkpoint,
+    prepare_batch,
     register,
     requeue_for_resume,
     run_batch_here,
@@ -43,13 +45,14 @@ from avc_tui.control.operations import (
     start_batch_background,
 )
 from avc_tui.control.sweep_file import read_sweep_file
+from avc_tui.runner.execution import EXECUTORS, Execution
 from avc_tui.runner.executor import WorkerOptions
 
-__all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "LaunchRequest", "Planned",
-           "Range", "Started", "Trials", "WorkerOptions", "build_configs", "cancel",
-           "cancel_group", "check_launch", "chosen_names", "delete", "delete_group",
-           "experiment_checkpoint", "group_summary", "is_experiment_id", "job_slots",
-           "make_request", "members", "model_checkpoint", "parse_options", "parse_sweep",
-           "plan_grid", "read_sweep_file", "register", "register_group", "requeue_for_resume",
-           "requeue_group", "run_batch_here", "run_here", "start_background",
-           "start_batch_background"]
+__all__ = ["CONFIRM_ABOVE", "DEFAULT_BACKBONE", "DEFAULT_HEAD", "EXECUTORS", "Batch",
+           "Execution", "LaunchRequest", "Planned", "Range", "Started", "Trials", "WorkerOptions",
+           "build_configs", "cancel", "cancel_group", "check_execution", "check_launch",
+           "chosen_names", "delete", "delete_group", "experiment_checkpoint", "group_summary",
+           "is_experiment_id", "make_request", "members", "model_checkpoint", "parse_options",
+           "parse_sweep", "plan_grid", "prepare_batch", "read_sweep_file", "register",
+           "register_group", "requeue_for_resume", "requeue_group", "run_batch_here", "run_here",
+           "start_background", "start_batch_background"]

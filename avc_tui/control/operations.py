@@ -20,7 +20,8 @@ from avc_tui.registry import RESUMABLE, Registry, RegistryError, Status
 from avc_tui.registry.models import Experiment
 from avc_tui.runner.batch import start_batch
 from avc_tui.runner.devices import Slot, available_devices, plan_slots
-from avc_tui.runner.executor import Job, LocalExecutor, WorkerOptions
+from avc_tui.runner.execution import Execution
+from avc_tui.runner.executor import Executor, Job, LocalExecutor, WorkerOptions
 from avc_tui.runner.scheduler import Schedule, run_all
 from core.run_folder import RunFolder
 
@@ -90,10 +91,17 @@ def run_here(registry: Registry, experiment_id: int, *, resume: bool = False,
 
 
 def start_background(registry: Registry, experiment_id: int, *, resume: bool = False,
-                     options: WorkerOptions = WorkerOptions()) -> Started:
+                     options: WorkerOptions = WorkerOptions(),
+                     execution: Execution = Execution()) -> Started:
     """Start a detached worker for a queued experiment; it goes on when the caller exits (and
     the caller never keeps a zombie of it). A device set in the config is kept; ``auto`` takes
-    the first free slot's."""
+    the first free slot's. On Ray (or with retries) a detached batch runner drives it instead:
+    Ray tasks end with their driver."""
+    if execution != Execution():
+        check_execution(execution)
+        log = start_batch_background(registry, [experiment_id], options=options, resume=resume,
+                                     execution=execution)
+        return Started(experiment_id, 0, registry.get(experiment_id).run_dir, log)
     row = registry.get(experiment_id)
     device = registry.config(experiment_id).train.device
     slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
@@ -108,31 +116,66 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
 
 def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
                            jobs: int | None = None, options: WorkerOptions = WorkerOptions(),
-                           resume: bool = False) -> Path:
+                           resume: bool = False, execution: Execution = Execution()) -> Path:
     """Run several queued experiments from a detached batch runner (``avc grid``'s scheduling),
     so they go on when the caller exits; returns the runner's log file. ``resume``: each goes on
-    from its last checkpoint, if it has one."""
+    from its last checkpoint, if it has one. On Ray the runner is the cluster's driver, in its
+    own session on this (the head) node."""
+    check_execution(execution)
     first, last = experiment_ids[0], experiment_ids[-1]
     log = Path(registry.get(first).run_dir).parent / f"batch-{first}-{last}.log"
     start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args(),
-                resume=resume)
+                resume=resume, execution=execution)
     return log
 
 
-def job_slots(jobs: int | None = None) -> list[Slot]:
-    """Where batch jobs run: one slot per GPU (or ``jobs`` spread over them), else ``jobs`` (one
-    by default) on the CPU."""
-    return plan_slots(available_devices(), jobs)
+def check_execution(execution: Execution) -> None:
+    """What can be checked before anything starts in the background: Ray must be installed.
+    Raises ``ConfigError`` with what to install."""
+    if execution.executor == "ray":
+        from avc_tui.runner.ray_executor import import_ray
+
+        import_ray()
 
 
-def run_batch_here(registry: Registry, experiment_ids: Sequence[int], slots: Sequence[Slot], *,
+@dataclass(frozen=True)
+class Batch:
+    """A started executor and the slots a batch of jobs fills (see :func:`prepare_batch`)."""
+
+    executor: Executor
+    slots: list[Slot]
+    execution: Execution
+
+    def describe(self) -> str:
+        """Where the jobs run, for a person."""
+        if self.execution.executor == "ray":
+            gpus = self.execution.gpus_per_job or 0
+            share = f"{gpus:g} GPU" if gpus else "the CPU"
+            return (f"running on Ray, {share} and {self.execution.cpus_per_job:g} CPU a job, "
+                    f"{len(self.slots)} handed over at once")
+        return f"running {len(self.slots)} at a time on {', '.join(s.name for s in self.slots)}"
+
+
+def prepare_batch(db_url: str, count: int, *, jobs: int | None = None,
+                  execution: Execution = Execution()) -> Batch:
+    """Start the executor for a batch of ``count`` jobs run from here, with the registry
+    ``db_url`` (before registering them: a refusal leaves nothing behind); raises
+    ``ConfigError`` (Ray missing or unreachable, a SQLite registry on a cluster of several
+    hosts)."""
+    executor = execution.start(db_url)
+    return Batch(executor, execution.slots(executor, count, jobs), execution)
+
+
+def run_batch_here(registry: Registry, experiment_ids: Sequence[int], batch: Batch, *,
                    options: WorkerOptions = WorkerOptions(), resume: bool = False,
                    on_tick: Callable[[dict[int, str]], None] | None = None) -> Schedule:
     """Run queued experiments in worker processes from here, one per slot at a time (see
-    :func:`job_slots`), until all have ended or Ctrl-C; returns what happened. ``resume``: each
-    goes on from its last checkpoint, if it has one."""
-    return run_all(registry, experiment_ids, LocalExecutor(), slots, options=options.args(),
-                   resume=resume, on_tick=on_tick)
+    :func:`prepare_batch`), until all have ended or Ctrl-C; returns what happened.
+    ``resume``: each goes on from its last checkpoint, if it has one; a run lost on the way is
+    resumed up to the execution's ``retries`` times."""
+    return run_all(registry, experiment_ids, batch.executor, batch.slots,
+                   options=options.args(), resume=resume, on_tick=on_tick,
+                   retries=batch.execution.retries)
 
 
 def cancel(registry: Registry, experiment_id: int) -> Experiment:
