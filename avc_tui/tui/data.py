@@ -39,6 +39,15 @@ class Row:
     finished_at: datetime | None
     error: str | None
     group_id: int | None = None
+    host: str | None = None
+    attempt: int = 0
+
+    @property
+    def where(self) -> str:
+        """The host the run is on (or was last on), with its attempt once it was retried."""
+        if not self.host:
+            return "—"
+        return self.host + (f" #{self.attempt}" if self.attempt > 1 else "")
 
     @property
     def duration(self) -> float | None:
@@ -119,7 +128,8 @@ class Snapshot:
 def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float | None]]) -> Row:
     loss, acc, best = live.get(e.id, (e.test_loss, e.test_top1, e.test_top1))
     return Row(e.id, e.name, e.status, e.dataset, e.backbone, e.head, e.epoch or 0, e.epochs,
-               loss, acc, best, e.started_at, e.finished_at, e.error, e.group_id)
+               loss, acc, best, e.started_at, e.finished_at, e.error, e.group_id, e.host,
+               e.attempt or 0)
 
 
 def _live_metrics(registry: Registry, rows: list[Experiment]
@@ -158,6 +168,7 @@ class Detail:
     experiment: Experiment
     artifacts: list
     log_tail: list[str]
+    attempts: list = field(default_factory=list)
 
 
 def load_detail(registry: Registry, experiment_id: int, log_lines: int = 20) -> Detail:
@@ -169,7 +180,8 @@ def load_detail(registry: Registry, experiment_id: int, log_lines: int = 20) -> 
         with open(log, "rb") as handle:
             handle.seek(max(0, log.stat().st_size - 16_384))
             tail = handle.read().decode(errors="replace").splitlines()[-log_lines:]
-    return Detail(experiment, registry.artifacts(experiment_id), tail)
+    return Detail(experiment, registry.artifacts(experiment_id), tail,
+                  registry.attempts(experiment_id))
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -211,6 +212,17 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "at least 1" in text(screen.query_one("#form-error")))
         screen.query_one("#epochs").value = "1"
+        screen.query_one("#gpus-per-job").value = "2.5"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "not a fraction" in text(screen.query_one("#form-error")))
+        screen.query_one("#gpus-per-job").value = ""
+        screen.query_one("#executor").value = "ray"
+        monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "needs Ray" in text(screen.query_one("#form-error")))
+        assert "pip install" in text(screen.query_one("#form-error"))
+        assert app.registry.count() == 4  # nothing registered
+        screen.query_one("#executor").value = "local"
         screen.query_one("#weights").value = "none"
         screen.query_one("#input-size").value = "64"
         screen.query_one("#normalize").value = "video"

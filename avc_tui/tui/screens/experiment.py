@@ -84,7 +84,7 @@ class ExperimentScreen(Screen):
         if e.status == Status.RUNNING and e.epochs:
             title.append(f"  epoch {e.epoch}/{e.epochs}")
         self.query_one("#title", Static).update(title)
-        self.query_one("#info", Static).update(self._info(e))
+        self.query_one("#info", Static).update(self._info(e, detail.attempts))
         self.query_one("#metrics", Static).update(self._metrics(e))
         result = e.result or {}
         test = result.get("test") or {}
@@ -115,7 +115,7 @@ class ExperimentScreen(Screen):
         if detail.log_tail:
             log.update(Text.assemble(("Log (tail)\n", "bold"), "\n".join(detail.log_tail)))
 
-    def _info(self, e) -> Table:
+    def _info(self, e, attempts: list) -> Table | Group:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
@@ -126,6 +126,8 @@ class ExperimentScreen(Screen):
             ("dataset", f"{e.dataset} (split {e.split})"), ("backbone", e.backbone),
             ("head", e.head), ("preset", f"{e.preset}, seed {e.seed}"),
             ("device", f"{e.device or '—'} on {e.host or '—'} (pid {e.pid or '—'})"),
+            ("attempt", f"{e.attempt or '—'}"
+                        + (f" (Ray node {e.node_id[:12]})" if e.node_id else "")),
             ("created", str(e.created_at)), ("started", str(e.started_at or "—")),
             ("finished", str(e.finished_at or "—")), ("duration", fmt_duration(duration)),
             ("heartbeat", str(e.heartbeat_at or "—")), ("run folder", e.run_dir),
@@ -135,7 +137,15 @@ class ExperimentScreen(Screen):
         ]
         for key, value in rows:
             table.add_row(key, value)
-        return table
+        if len(attempts) < 2 and all(a.executor == "local" for a in attempts):
+            return table
+        tried = Table("#", "executor", "host", "node", "GPUs", "started", "status", "reason",
+                      title="Attempts", title_justify="left", box=None)
+        for a in attempts:
+            tried.add_row(str(a.number), a.executor, a.host or "—", (a.node_id or "—")[:12],
+                          a.gpus or "—", str(a.started_at)[:19], a.status or "running",
+                          a.reason or "")
+        return Group(table, Text(""), tried)
 
     def _metrics(self, e) -> Group | Text:
         result = e.result or {}

@@ -33,6 +33,8 @@ class LaunchForm:
     input_size: str
     normalize: str
     jobs: str
+    executor: str = "local"
+    gpus_per_job: str = ""
 
     def request(self) -> LaunchRequest:
         """The launch request; raises ``ConfigError`` for a field that is not a number."""
@@ -50,6 +52,17 @@ class LaunchForm:
 
     def job_count(self) -> int | None:
         return _optional_int(self.jobs, "jobs")
+
+    def execution(self) -> control.Execution:
+        """Where the runs go; raises ``ConfigError`` for a share of a GPU that is not a
+        number or out of range."""
+        text = self.gpus_per_job.strip()
+        try:
+            gpus = float(text) if text else None
+        except ValueError:
+            raise ConfigError(f"GPUs per job must be a number, not {text!r}",
+                              hint="e.g. 0.25 (four jobs per GPU), or leave it empty") from None
+        return control.Execution(self.executor, gpus_per_job=gpus)
 
 
 def _optional_int(value: str, what: str) -> int | None:
@@ -87,6 +100,10 @@ class LaunchScreen(Screen):
                                      allow_blank=False, id="normalize")),
                 ("jobs at once", Input(id="jobs", placeholder="one per GPU, or 1",
                                        type="integer")),
+                ("executor", Select([("local processes", "local"), ("Ray", "ray")],
+                                    value="local", allow_blank=False, id="executor")),
+                ("GPUs per job", Input(id="gpus-per-job", placeholder="1 (0.25: four a GPU)",
+                                       type="number")),
             ):
                 with Horizontal(classes="form-row"):
                     yield Label(label)
@@ -138,7 +155,8 @@ class LaunchScreen(Screen):
             backbones=list(self.query_one("#backbones", SelectionList).selected),
             heads=list(self.query_one("#heads", SelectionList).selected),
             preset=value("#preset"), epochs=value("#epochs"), weights=value("#weights"),
-            input_size=value("#input-size"), normalize=value("#normalize"), jobs=value("#jobs"))
+            input_size=value("#input-size"), normalize=value("#normalize"), jobs=value("#jobs"),
+            executor=value("#executor"), gpus_per_job=value("#gpus-per-job"))
 
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
@@ -150,6 +168,8 @@ class LaunchScreen(Screen):
         try:
             planned = control.plan_grid(form.request())
             jobs = form.job_count()
+            execution = form.execution()
+            control.check_execution(execution)
             # The folder holds videos that open; weights asked for are here.
             control.check_launch(planned.configs)
         except AvcError as error:
@@ -165,9 +185,9 @@ class LaunchScreen(Screen):
                 _, rows = control.register_group(registry, planned, tags=["tui", "grid"])
                 ids = [row.id for row in rows]
             if len(ids) == 1:
-                control.start_background(registry, ids[0])
+                control.start_background(registry, ids[0], execution=execution)
             else:  # a batch runner: the runs go on when the TUI closes
-                control.start_batch_background(registry, ids, jobs=jobs)
+                control.start_batch_background(registry, ids, jobs=jobs, execution=execution)
         except Exception as error:  # noqa: BLE001 - e.g. a run folder that cannot be made
             self.app.call_from_thread(self.show_error,
                                       f"could not start: {error}")
