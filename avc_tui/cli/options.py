@@ -138,8 +138,8 @@ def execution_options(
         help="With --executor ray: the cluster to join, auto or HOST:PORT (default: start Ray "
              "on this machine).")] = None,
     gpus_per_job: Annotated[Optional[float], typer.Option(
-        help="GPUs each job takes: 0.25 puts four jobs on one GPU (default: one where there "
-             "are GPUs).", metavar="<float>")] = None,
+        help="GPUs each job takes: 0.25 puts four jobs on one GPU, 0 runs them on the CPU "
+             "(default: one where there are GPUs).", metavar="<float>")] = None,
     cpus_per_job: Annotated[float, typer.Option(
         help="With --executor ray: CPUs each job and each extraction reserves.",
         metavar="<float>")] = 1.0,

@@ -19,7 +19,7 @@ EXECUTORS = ("local", "ray")
 class Execution:
     """``executor``: ``local`` or ``ray``; ``address``: the Ray cluster to join (``auto``,
     ``HOST:PORT``; none starts Ray here); ``gpus_per_job``: the GPUs a job takes (0.25: four
-    jobs share a GPU; default one GPU, or the CPU where there is none); ``cpus_per_job``: the
+    jobs share a GPU; 0: the CPU; default one GPU, or the CPU where there is none); ``cpus_per_job``: the
     CPUs a Ray job reserves; ``retries``: how often a lost run is resumed on another attempt.
     Raises ``ConfigError`` for values out of range."""
 
@@ -36,9 +36,10 @@ class Execution:
         if self.address and self.executor != "ray":
             raise ConfigError("--address names a Ray cluster", hint="add --executor ray")
         g = self.gpus_per_job
-        if g is not None and (g <= 0 or (g > 1 and g != int(g))):
+        if g is not None and (g < 0 or (g > 1 and g != int(g))):
             raise ConfigError(f"--gpus-per-job {g:g} is not a fraction of one GPU or a whole "
-                              "number of GPUs", hint="e.g. 0.25 (four jobs per GPU), 1 or 2")
+                              "number of GPUs",
+                              hint="e.g. 0.25 (four jobs per GPU), 1 or 2; 0 for the CPU")
         if self.cpus_per_job <= 0:
             raise ConfigError(f"--cpus-per-job {self.cpus_per_job:g} must be above 0",
                               hint="e.g. 1 or 4")
@@ -60,7 +61,8 @@ class Execution:
         ray_slots = getattr(executor, "slots", None)
         if ray_slots is not None:
             return ray_slots(jobs or count)
-        return plan_slots(available_devices(), jobs, gpus_per_job=self.gpus_per_job)
+        devices = ["cpu"] if self.gpus_per_job == 0 else available_devices()
+        return plan_slots(devices, jobs, gpus_per_job=self.gpus_per_job)
 
     def args(self) -> list[str]:
         """The batch runner's command-line options for this execution."""

@@ -35,7 +35,7 @@ def test_sqlite_is_refused_on_a_cluster_of_several_hosts() -> None:
 
 @pytest.mark.parametrize(("values", "fragment"), [
     ({"executor": "slurm"}, "unknown executor"),
-    ({"gpus_per_job": 0}, "is not a fraction"),
+    ({"gpus_per_job": -1}, "is not a fraction"),
     ({"gpus_per_job": 1.5}, "is not a fraction"),
     ({"cpus_per_job": 0}, "must be above 0"),
     ({"retries": -2}, "must be 0 or more"),
@@ -107,3 +107,10 @@ def test_attempts_show_in_show_and_ls(easy_dataset: Path, easy_config, tmp_path:
     assert "Attempts" in table.stdout and "abababababab" in table.stdout
     assert "NodeDiedError" in table.stdout
     assert "2 (Ray node cdcdcdcdcdcd)" in table.stdout
+
+
+def test_no_share_of_a_gpu_runs_local_jobs_on_the_cpu() -> None:
+    from avc_tui.runner.executor import LocalExecutor
+
+    slots = Execution(gpus_per_job=0).slots(LocalExecutor(), 3, jobs=2)
+    assert [(s.device, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == [("cpu", "")] * 2
