@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from avc_tui.registry import Point, Registry, RegistryError, now
+from avc_tui.registry.models import Base
 from avc_tui.registry.schema import HEAD, head_revision, upgrade
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 
@@ -25,9 +26,9 @@ PG_URL = os.environ.get("AVC_TEST_PG_URL")
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
-        for table in ("predictions", "artifacts", "metric_points", "experiments",
-                      "id_counters", "groups", "alembic_version"):
+        for table in [t.name for t in reversed(Base.metadata.sorted_tables)]:
             connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
 
 
