@@ -52,6 +52,8 @@ def run(
     as_json: AsJson = False,
 ) -> None:
     """Register one experiment in the registry and run it; prints the result."""
+    if execution != control.Execution() and device != "auto":
+        execution = replace(execution, device=device)  # refused on Ray: Ray places jobs
     if config_file is not None:
         _only_config(request, backbone is None and head == control.DEFAULT_HEAD, "run")
         config = _read_config(config_file)
@@ -78,7 +80,8 @@ def run(
                                 options=options, execution=execution)
             return
         if batch is not None:
-            run_batch_in_foreground(registry, [row.id], batch, options=options)
+            run_batch_in_foreground(registry, [row.id], batch, options=options,
+                                    as_json=as_json)
             return
         run_in_foreground(registry, row.id, resume=False, as_json=as_json, options=options,
                           dataset=dataset)
@@ -159,7 +162,7 @@ def grid(
                       f"{ids[0]}–{ids[-1]}", highlight=False)
         if detach:
             log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
-                                                 execution=execution)
+                                                 execution=execution).log
             console.print(f"running in the background; follow it with `avc ls --group "
                           f"{group.id}` or `avc tui`; log: {log}", highlight=False)
             return

@@ -4,6 +4,7 @@ layer, the outcome printed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
@@ -73,6 +74,8 @@ def resume(
     Its metric history is kept; the epochs after the checkpoint are run again.
     """
     _one_target([experiment_id] if experiment_id is not None else [], group, "resume")
+    if execution != control.Execution() and device != "auto":
+        execution = replace(execution, device=device)  # refused on Ray: Ray places jobs
     with Registry(db, create=False) as registry:
         batch = None
         if detach:
@@ -86,7 +89,7 @@ def resume(
                           highlight=False)
             if detach:
                 log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
-                                                     resume=True, execution=execution)
+                                                     resume=True, execution=execution).log
                 console.print(f"running in the background; log: {log}", highlight=False)
                 return
             run_batch_in_foreground(registry, ids, batch, options=options, resume=True)
@@ -98,7 +101,7 @@ def resume(
             return
         if batch is not None:  # on Ray, or with retries: a driver runs it
             run_batch_in_foreground(registry, [experiment_id], batch, options=options,
-                                    resume=True)
+                                    resume=True, as_json=as_json)
             return
         run_in_foreground(registry, experiment_id, resume=True, as_json=as_json,
                           options=options)

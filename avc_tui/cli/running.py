@@ -14,10 +14,17 @@ from avc_tui.cli.render import print_comparison, print_result, status_cell
 from avc_tui.console import ProgressReporter, console
 from avc_tui.formatting import error_and_hint, fmt_pct
 from avc_tui.registry import Registry, Status
+from avc_tui.registry.models import Experiment
 from core.errors import AvcError
 
 if TYPE_CHECKING:
     from core.data import Dataset
+
+
+def run_record(row: Experiment) -> dict:
+    """How `avc run --json` reports a run that ended."""
+    return {"id": row.id, "status": row.status, "run_dir": row.run_dir, "error": row.error,
+            **(row.result or {})}
 
 
 def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, as_json: bool,
@@ -29,8 +36,7 @@ def run_in_foreground(registry: Registry, experiment_id: int, *, resume: bool, a
                                   options=options, dataset=dataset)
     row = registry.get(experiment_id)
     if as_json:
-        typer.echo(json.dumps({"id": row.id, "status": row.status, "run_dir": row.run_dir,
-                               "error": row.error, **(row.result or {})}, indent=2))
+        typer.echo(json.dumps(run_record(row), indent=2))
     elif status == Status.FINISHED:
         print_result(row)
     if status == Status.CANCELLED:
@@ -68,13 +74,17 @@ def start_in_background(registry: Registry, experiment_id: int, *, resume: bool,
 
 
 def run_batch_in_foreground(registry: Registry, ids: list[int], batch: control.Batch, *,
-                            options: control.WorkerOptions, resume: bool = False) -> None:
+                            options: control.WorkerOptions, resume: bool = False,
+                            as_json: bool = False) -> None:
     """Run the experiments ``ids`` in worker processes from here (as many at once as ``batch``,
     from :func:`control.prepare_batch`, has slots), print each as it starts and ends, then their
-    comparison table. Exits 130 when stopped, 1 when some did not finish."""
+    comparison table (``as_json``: only what `avc run --json` prints, for one run, or a list of
+    it). Exits 130 when stopped, 1 when some did not finish."""
     last: dict[int, str] = {}
 
     def tick(running: dict[int, str]) -> None:
+        if as_json:
+            return
         for experiment_id in set(last) - set(running):
             row = registry.get(experiment_id)
             console.print(f"{row.id:>5} {row.name:<32} {status_cell(row.status)} "
@@ -86,13 +96,20 @@ def run_batch_in_foreground(registry: Registry, ids: list[int], batch: control.B
         last.clear()
         last.update(running)
 
-    console.print(batch.describe(), highlight=False)
+    if not as_json:
+        console.print(batch.describe(), highlight=False)
     schedule = control.run_batch_here(registry, ids, batch, options=options, resume=resume,
                                       on_tick=tick)
     tick({})
+    failed = [i for i in ids if registry.get(i).status != Status.FINISHED]
+    if as_json:
+        records = [run_record(registry.get(i)) for i in ids]
+        typer.echo(json.dumps(records[0] if len(ids) == 1 else records, indent=2, default=str))
+        if schedule.interrupted or failed:
+            raise typer.Exit(130 if schedule.interrupted else 1)
+        return
     wanted = set(ids)
     print_comparison([r for r in registry.results() if r["id"] in wanted], None, "table")
-    failed = [i for i in ids if registry.get(i).status != Status.FINISHED]
     if schedule.interrupted:
         raise typer.Exit(130)
     if failed:

@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,14 @@ if TYPE_CHECKING:
     from core.config import ExperimentConfig
     from core.data import Dataset
     from core.events import EventCallback
+
+
+@dataclass(frozen=True)
+class BatchStarted:
+    """A batch runner started in the background: its process and where its output goes."""
+
+    pid: int
+    log: Path
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,13 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
     the first free slot's. On Ray (or with retries) a detached batch runner drives it instead:
     Ray tasks end with their driver."""
     if execution != Execution():
-        check_execution(execution)
-        log = start_batch_background(registry, [experiment_id], options=options, resume=resume,
-                                     execution=execution)
-        return Started(experiment_id, 0, registry.get(experiment_id).run_dir, log)
+        device = registry.config(experiment_id).train.device
+        if execution.executor == "local" and execution.device is None and device != "auto":
+            execution = replace(execution, device=device)  # kept, as for a single worker
+        started = start_batch_background(registry, [experiment_id], options=options,
+                                         resume=resume, execution=execution)
+        return Started(experiment_id, started.pid, registry.get(experiment_id).run_dir,
+                       started.log)
     row = registry.get(experiment_id)
     device = registry.config(experiment_id).train.device
     slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
@@ -116,17 +127,18 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
 
 def start_batch_background(registry: Registry, experiment_ids: Sequence[int], *,
                            jobs: int | None = None, options: WorkerOptions = WorkerOptions(),
-                           resume: bool = False, execution: Execution = Execution()) -> Path:
+                           resume: bool = False,
+                           execution: Execution = Execution()) -> BatchStarted:
     """Run several queued experiments from a detached batch runner (``avc grid``'s scheduling),
-    so they go on when the caller exits; returns the runner's log file. ``resume``: each goes on
-    from its last checkpoint, if it has one. On Ray the runner is the cluster's driver, in its
-    own session on this (the head) node."""
+    so they go on when the caller exits; returns the runner's pid and log file. ``resume``:
+    each goes on from its last checkpoint, if it has one. On Ray the runner is the cluster's
+    driver, in its own session on this (the head) node."""
     check_execution(execution)
     first, last = experiment_ids[0], experiment_ids[-1]
     log = Path(registry.get(first).run_dir).parent / f"batch-{first}-{last}.log"
-    start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args(),
-                resume=resume, execution=execution)
-    return log
+    process = start_batch(registry.url, experiment_ids, log, jobs=jobs, options=options.args(),
+                          resume=resume, execution=execution)
+    return BatchStarted(process.pid, log)
 
 
 def check_execution(execution: Execution) -> None:
@@ -149,7 +161,7 @@ class Batch:
     def describe(self) -> str:
         """Where the jobs run, for a person."""
         if self.execution.executor == "ray":
-            gpus = self.execution.gpus_per_job or 0
+            gpus = getattr(self.executor, "gpus_per_job", 0)
             share = f"{gpus:g} GPU" if gpus else "the CPU"
             return (f"running on Ray, {share} and {self.execution.cpus_per_job:g} CPU a job, "
                     f"{len(self.slots)} handed over at once")

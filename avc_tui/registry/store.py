@@ -433,10 +433,15 @@ class Registry:
             values["epoch"] = epoch
         with self.session() as s, s.begin():
             s.execute(update(Experiment).where(Experiment.id == experiment_id).values(**values))
-            s.execute(update(Experiment).where(
+            revived = s.execute(update(Experiment).where(
                 Experiment.id == experiment_id, Experiment.status == Status.LOST,
                 Experiment.pid == os.getpid(), Experiment.host == socket.gethostname())
-                .values(status=Status.RUNNING, finished_at=None))
+                .values(status=Status.RUNNING, finished_at=None)).rowcount
+            if revived:  # its attempt goes on too
+                number = select(Experiment.attempt).where(Experiment.id == experiment_id)
+                s.execute(update(Attempt).where(Attempt.experiment_id == experiment_id,
+                                                Attempt.number == number.scalar_subquery())
+                          .values(ended_at=None, status=None, reason=None))
             return bool(s.scalar(select(Experiment.cancel_requested)
                                  .where(Experiment.id == experiment_id)))
 

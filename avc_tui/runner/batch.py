@@ -53,9 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     with Registry(args.db) as registry:
         try:
             executor = execution.start(registry.url)
-        except AvcError as error:  # nobody reads this runner's terminal: the runs say why
-            for experiment_id in args.experiment_ids:
-                registry.finish(experiment_id, Status.FAILED, error=stored_error(error))
+        except Exception as error:  # noqa: BLE001 - nobody reads this runner's terminal
+            text = stored_error(error) if isinstance(error, AvcError) else str(error)
+            for experiment_id in args.experiment_ids:  # the runs say why they did not start
+                if registry.get(experiment_id).status == Status.QUEUED:
+                    registry.finish(experiment_id, Status.FAILED, error=text)
             return 1
         slots = execution.slots(executor, len(args.experiment_ids), args.jobs)
         schedule = run_all(registry, args.experiment_ids, executor, slots, options=options,

@@ -5,8 +5,9 @@ Each job is one task that starts the worker command on its node with that node's
 and returns its exit status. Ray reserves the job's GPUs (a fraction of one with
 ``gpus_per_job < 1``) and sets ``CUDA_VISIBLE_DEVICES``; a CPU job gets it empty. Ahead of the
 jobs, one extraction task per set of features (:func:`core.config.features_key`) fills the
-feature cache; the jobs reading those features take its result as an argument, so Ray starts
-them, and reserves their GPUs, only once it is done.
+feature cache; the jobs reading those features take as an argument the result of a small task
+that waits for it, so Ray starts them, and reserves their GPUs, only once it has ended, and an
+extraction that failed or was lost does not fail them (each then extracts what is missing).
 
 A non-forced ``ray.cancel`` raises ``KeyboardInterrupt`` in the task between two polls: the task
 stops the worker, which saves and records ``cancelled``. A task that dies (forced cancel, its
@@ -74,20 +75,37 @@ def run_task(job: Job, after: object = None) -> int:
            "AVC_EXIT_WITH": str(os.getpid())}
     if not ray.get_gpu_ids():
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not pick a GPU by itself
-    with open(job.log, "ab") as log:
-        process = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, env=env)
+    process = None
     try:
+        with open(job.log, "ab") as log:
+            process = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, env=env)
         # Short sleeps, never one long blocking wait: a non-forced cancel lands between them.
         while (code := process.poll()) is None:
             time.sleep(TASK_POLL_SECONDS)
         return code
     except KeyboardInterrupt:  # ray.cancel: the worker saves, records `cancelled` and exits
+        if process is None:
+            raise
         process.terminate()
         return process.wait()
     finally:
-        if process.poll() is None:
+        # Ray reuses its worker processes: a worker left running would outlive this task.
+        if process is not None and process.poll() is None:
             process.kill()
+
+
+def settled(extraction: list[Any]) -> int | None:
+    """The body of the task that jobs wait on instead of their extraction itself: it ends when
+    the extraction ends, however it ends (a failed or lost extraction would otherwise fail every
+    job that takes its result). ``extraction`` holds the extraction's reference in a list, so
+    that Ray hands it over unresolved."""
+    import ray
+
+    try:
+        return ray.get(extraction[0])
+    except ray.exceptions.RayError:
+        return None  # each job extracts what is missing itself
 
 
 class RayHandle:
@@ -142,7 +160,7 @@ class RayHandle:
             self._ended = (Status.LOST, f"{type(error).__name__}: {_first_sentence(error)}")
 
 
-def _first_sentence(error: Exception) -> str:
+def _first_sentence(error: BaseException) -> str:
     """Ray's account of a failure, up to its first full stop (what follows is advice on where
     to look in Ray's logs)."""
     text = " ".join(str(error).split())
@@ -167,11 +185,17 @@ class RayExecutor:
         self.ray = import_ray()
         if not self.ray.is_initialized():
             _init_keeping_sigterm(self.ray, address)
-        check_shared_registry(self.ray.nodes(), db_url)
+        try:
+            nodes, resources = self.ray.nodes(), self.ray.cluster_resources()
+        except Exception as exc:  # noqa: BLE001 - whatever Ray raises, the user gets one line
+            raise ConfigError(f"cannot read the Ray cluster's nodes: {_first_sentence(exc)}",
+                              hint="`ray status` on the head node tells what is wrong") from exc
+        check_shared_registry(nodes, db_url)
         if gpus_per_job is None:
-            gpus_per_job = 1.0 if self.ray.cluster_resources().get("GPU", 0) else 0.0
+            gpus_per_job = 1.0 if resources.get("GPU", 0) else 0.0
         self.gpus_per_job, self.cpus_per_job = gpus_per_job, cpus_per_job
         self._task = self.ray.remote(run_task)
+        self._settled = self.ray.remote(settled).options(num_cpus=0, max_retries=0)
         self._extractions: dict[str, Any] = {}
 
     @property
@@ -196,16 +220,17 @@ class RayExecutor:
         return RayHandle(job, ref, self.ray)
 
     def _extraction(self, job: Job) -> Any:
-        """The extraction task for ``job``'s features, started the first time they are asked
-        for. It uses one whole GPU when jobs use GPUs (decoding and the CNN are the heavy part);
-        it never raises: when it fails, each job extracts what is missing itself."""
+        """What the jobs on ``job``'s features wait for: the end of their extraction task,
+        started the first time they are asked for. It uses one whole GPU when jobs use GPUs
+        (decoding and the CNN are the heavy part)."""
         key = job.features
         if key not in self._extractions:
             log = job.log.parent.parent / f"extract-{key[:12]}.log"
             task = replace(job, log=log, extract_only=True, resume=False)
-            self._extractions[key] = self._task.options(
+            extraction = self._task.options(
                 num_cpus=self.cpus_per_job, num_gpus=1 if self.gpus_per_job > 0 else 0,
                 max_retries=0, name=f"avc-extract-{key[:12]}").remote(task, None)
+            self._extractions[key] = self._settled.remote([extraction])
         return self._extractions[key]
 
 
@@ -217,9 +242,9 @@ def _init_keeping_sigterm(ray: Any, address: str | None) -> None:
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever Ray raises, the user gets one line
         where = address or os.environ.get("RAY_ADDRESS") or "a local instance"
-        raise ConfigError(f"cannot start or reach Ray ({where}): {str(exc).splitlines()[0]}",
+        raise ConfigError(f"cannot start or reach Ray ({where}): {_first_sentence(exc)}",
                           hint="check --address (`ray status` on the head node tells it), or "
                                "leave it out to start Ray on this machine") from exc
     if main and previous is not None:

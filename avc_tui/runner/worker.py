@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return extract_only(registry, args.experiment_id, options, args.device)
         run_dir = Path(registry.get(args.experiment_id).run_dir)
         if not run_dir.is_dir():  # its executor made it: this node does not see that storage
+            if registry.get(args.experiment_id).status != Status.QUEUED:
+                return EXIT_TAKEN  # cancelled meanwhile, or another worker's
             error = AvcError(f"the run folder {run_dir} is not on this node "
                              f"({placement_from_environment().node_id or 'this host'})",
                              hint=SHARED_STORAGE_HINT)

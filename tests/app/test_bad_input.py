@@ -79,7 +79,7 @@ CASES = [
     ("show an unknown experiment", "show 99", "no experiment 99"),
     ("remove an unknown experiment", "rm 99", "no experiment 99"),
     ("remove a running experiment", "rm 2", "is running"),
-    ("a GPU and a half a job", "run {ds} {fast} --gpus-per-job 1.5", "is not a fraction"),
+    ("a GPU and a half a job", "run {ds} {fast} --gpus-per-job 1.5", "is not a share of one GPU"),
     ("negative retries", "run {ds} {fast} --retries -1", "must be 0 or more"),
     ("address without ray", "run {ds} {fast} --address auto", "names a Ray cluster"),
 ]

@@ -35,9 +35,15 @@ def test_sqlite_is_refused_on_a_cluster_of_several_hosts() -> None:
 
 @pytest.mark.parametrize(("values", "fragment"), [
     ({"executor": "slurm"}, "unknown executor"),
-    ({"gpus_per_job": -1}, "is not a fraction"),
-    ({"gpus_per_job": 1.5}, "is not a fraction"),
-    ({"cpus_per_job": 0}, "must be above 0"),
+    ({"gpus_per_job": -1}, "is not a share"),
+    ({"gpus_per_job": 1.5}, "is not a share"),
+    ({"gpus_per_job": 2}, "is not a share"),
+    ({"gpus_per_job": float("inf")}, "is not a share"),
+    ({"gpus_per_job": float("nan")}, "is not a share"),
+    ({"gpus_per_job": 1e-9}, "is not a share"),
+    ({"executor": "ray", "cpus_per_job": 0}, "must be above 0"),
+    ({"executor": "ray", "cpus_per_job": float("nan")}, "must be above 0"),
+    ({"cpus_per_job": 2}, "reserves a Ray node's CPUs"),
     ({"retries": -2}, "must be 0 or more"),
     ({"address": "auto"}, "names a Ray cluster"),
 ])
@@ -114,3 +120,29 @@ def test_no_share_of_a_gpu_runs_local_jobs_on_the_cpu() -> None:
 
     slots = Execution(gpus_per_job=0).slots(LocalExecutor(), 3, jobs=2)
     assert [(s.device, s.env["CUDA_VISIBLE_DEVICES"]) for s in slots] == [("cpu", "")] * 2
+
+
+def test_ray_chooses_the_device(easy_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="Ray chooses"):
+        Execution("ray", device="cuda:1")
+    result = CliRunner().invoke(app, ["run", str(easy_dataset), "--executor", "ray", "--device",
+                                      "cpu", "--db", str(tmp_path / "r.db")])
+    assert result.exit_code == 1 and "Ray chooses each job's device" in result.stderr
+
+
+def test_run_with_retries_keeps_its_device_and_prints_json(small_dataset: Path,
+                                                           tmp_path: Path) -> None:
+    """With --retries a driver runs the worker (one job of a batch): --device and --json mean
+    what they mean without it."""
+    db = str(tmp_path / "r.db")
+    result = CliRunner().invoke(app, [
+        "run", str(small_dataset), "-b", "tinycnn", "--weights", "none", "--input-size", "48",
+        "--epochs", "1", "--workers", "0", "--device", "cpu", "--retries", "1", "--json",
+        "--cache-dir", str(tmp_path / "cache"), "--db", db],
+        env={"AVC_RUNS_DIR": str(tmp_path / "runs")})
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["status"] == "finished" and record["test"]["top1"] is not None
+    with Registry(db) as registry:
+        row = registry.get(record["id"])
+        assert row.device == "cpu" and row.attempt == 1

@@ -214,7 +214,7 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         screen.query_one("#epochs").value = "1"
         screen.query_one("#gpus-per-job").value = "2.5"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "not a fraction" in text(screen.query_one("#form-error")))
+        await wait_for(pilot, lambda: "not a share" in text(screen.query_one("#form-error")))
         screen.query_one("#gpus-per-job").value = ""
         screen.query_one("#executor").value = "ray"
         monkeypatch.setitem(sys.modules, "ray", None)  # Ray not installed

@@ -144,7 +144,7 @@ class ExperimentScreen(Screen):
         for a in attempts:
             tried.add_row(str(a.number), a.executor, a.host or "—", (a.node_id or "—")[:12],
                           a.gpus or "—", str(a.started_at)[:19], a.status or "running",
-                          a.reason or "")
+                          Text(a.reason or ""))  # Text: a reason is not markup
         return Group(table, Text(""), tried)
 
     def _metrics(self, e) -> Group | Text:
