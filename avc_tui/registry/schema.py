@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
 from avc_tui.registry.errors import RegistryError
+from avc_tui.registry.models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -57,8 +58,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
-AVC_TABLES = frozenset({"alembic_version", "experiments", "metric_points", "artifacts",
-                        "predictions", "id_counters", "groups"})
+AVC_TABLES = frozenset({"alembic_version", *Base.metadata.tables})
 
 
 def refuse_foreign(engine: Engine) -> None:

