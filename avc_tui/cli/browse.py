@@ -23,6 +23,7 @@ from avc_tui.cli.render import (
 from avc_tui.console import console
 from avc_tui.formatting import fmt_pct
 from avc_tui.registry import STATUSES, Registry
+from avc_tui.runner.system import LABELS, SYSTEM_KEYS, summarize
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -146,11 +147,12 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
         artifacts = registry.artifacts(experiment_id)
         predictions = registry.predictions(experiment_id)
         attempts = registry.attempts(experiment_id)
+        system = summarize(registry.points(experiment_id, keys=SYSTEM_KEYS))
     if as_json:
         body = {**row.as_dict(), "config": row.config, "result": row.result,
                 "artifacts": [{"kind": a.kind, "path": a.path, "size": a.size,
                                "sha256": a.sha256} for a in artifacts],
-                "attempts": [attempt_record(a) for a in attempts],
+                "attempts": [attempt_record(a) for a in attempts], "system": system,
                 "predictions": len(predictions)}
         typer.echo(json.dumps(body, indent=2, default=str))
         return
@@ -181,6 +183,13 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
     if row.result:
         print_result(row)
         print_confusion(row.result)
+    if system:
+        table = Table(title="System", title_justify="left", box=None)
+        for column in ("", "peak", "mean"):
+            table.add_column(column, justify="right" if column else "left")
+        for key, figures in system.items():
+            table.add_row(LABELS[key], f"{figures['peak']:,.0f}", f"{figures['mean']:,.0f}")
+        console.print(table)
     if len(attempts) > 1 or any(a.executor != "local" for a in attempts):
         table = Table("#", "executor", "host", "node", "GPUs", "started", "ended", "status",
                       "reason", title="Attempts", title_justify="left")

@@ -553,6 +553,19 @@ class Registry:
             MetricPoint.split == "val"))
         return loss, acc, best
 
+    def latest_values(self, experiment_id: int, keys: Sequence[str], *,
+                      split: str) -> dict[str, float]:
+        """The newest value of each of ``keys`` (of ``split``) that the experiment recorded."""
+        values = {}
+        with self.session() as s:
+            for key in keys:
+                value = s.scalar(select(MetricPoint.value).where(
+                    MetricPoint.experiment_id == experiment_id, MetricPoint.key == key,
+                    MetricPoint.split == split).order_by(MetricPoint.id.desc()).limit(1))
+                if value is not None:
+                    values[key] = value
+        return values
+
     def drop_points_after(self, experiment_id: int, epoch: int) -> int:
         """Forget points of epochs after ``epoch`` (a resumed run repeats them)."""
         with self.session() as s, s.begin():

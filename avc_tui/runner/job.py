@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from avc_tui.formatting import stored_error
 from avc_tui.registry import Placement, Registry, Status
 from avc_tui.runner.recorder import RegistryRecorder
+from avc_tui.runner.system import SystemSampler, device_for
 from core.decoder_versions import decoder_versions
 from core.devices import resolve_device
 from core.errors import AvcError, resource_error
@@ -101,6 +102,7 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
                                      versions=package_versions(),
                                      git_revision=git_revision(), placement=placement):
             return registry.get(experiment_id).status  # cancelled (or taken) while it waited
+        recorder.sampler = _sampler(config.train.device)
         with recorder:
             result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
                                     callbacks=[recorder, *callbacks], should_stop=stop,
@@ -123,6 +125,14 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def _sampler(device: str) -> SystemSampler | None:
+    """What samples this run's CPU, memory and (on a GPU) the device's figures."""
+    try:
+        return SystemSampler(device_for(str(resolve_device(device))))
+    except Exception:  # noqa: BLE001 - no figures rather than no run
+        return None
 
 
 def _summary(result: ExperimentResult) -> dict:

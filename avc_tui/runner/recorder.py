@@ -14,6 +14,8 @@ import time
 from sqlalchemy.exc import OperationalError
 
 from avc_tui.registry import Point, Registry, now
+from avc_tui.runner.system import SPLIT as SYSTEM_SPLIT
+from avc_tui.runner.system import SystemSampler
 from core.events import (
     EpochFinished,
     Event,
@@ -25,6 +27,7 @@ from core.events import (
 
 FLUSH_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
+SAMPLE_SECONDS = 5.0  # system figures (CPU, memory, GPU)
 # Points that cannot be written now are kept for the next flush; the last flush of a run retries
 # this long (every RETRY_SECONDS) before it gives up.
 FINAL_FLUSH_PATIENCE = 120.0
@@ -56,7 +59,9 @@ class RegistryRecorder:
 
     def __init__(self, registry: Registry, experiment_id: int, *,
                  flush_seconds: float = FLUSH_SECONDS,
-                 heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 heartbeat_seconds: float = HEARTBEAT_SECONDS,
+                 sampler: SystemSampler | None = None,
+                 sample_seconds: float = SAMPLE_SECONDS) -> None:
         self.registry = registry
         self.experiment_id = experiment_id
         self.flush_seconds = flush_seconds
@@ -69,12 +74,23 @@ class RegistryRecorder:
         self._epoch = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="avc-heartbeat")
+        self.sampler, self.sample_seconds = sampler, sample_seconds
+        self._started = time.monotonic()
+        self._stop_sampling = threading.Event()
+        self._sampling = threading.Thread(target=self._sample_every, daemon=True,
+                                          name="avc-system")
 
     def __enter__(self) -> RegistryRecorder:
         self._thread.start()
+        if self.sampler is not None:
+            self._sampling.start()
         return self
 
     def __exit__(self, *exc) -> None:
+        self._stop_sampling.set()
+        if self.sampler is not None:
+            self._sampling.join(timeout=self.sample_seconds + 1)
+            self._sample()  # the last figures: a short run has at least these
         try:  # beating on while the last points wait for a locked registry
             self.flush(patience=FINAL_FLUSH_PATIENCE)
         finally:
@@ -143,6 +159,26 @@ class RegistryRecorder:
                 self.cancel_requested = True
         except OperationalError:
             pass  # the heartbeat thread beats again in a few seconds
+
+    def _sample(self) -> None:
+        try:
+            values = self.sampler.sample()
+        except Exception:  # noqa: BLE001 - figures about the run must never stop it
+            return
+        stamp, seconds = now(), int(round(time.monotonic() - self._started))
+        for key, value in values.items():
+            self._add(Point(seconds, self._epoch, SYSTEM_SPLIT, key, value, stamp))
+
+    def _sample_every(self) -> None:
+        """System figures every ``sample_seconds``, written with the next flush (or now, when
+        the engine has sent nothing for a while: a long extraction)."""
+        while not self._stop_sampling.wait(self.sample_seconds):
+            self._sample()
+            if time.monotonic() - self._last_flush >= self.flush_seconds:
+                try:
+                    self.flush()
+                except Exception:  # noqa: BLE001 - the engine's next flush writes them
+                    continue
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat_seconds):

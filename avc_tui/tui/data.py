@@ -11,6 +11,8 @@ from typing import Any
 from avc_tui.control import group_summary
 from avc_tui.registry import Registry, Status, now
 from avc_tui.registry.models import Experiment
+from avc_tui.runner.system import CPU, GPU_UTIL, RSS, SYSTEM_KEYS
+from avc_tui.runner.system import SPLIT as SYSTEM_SPLIT
 from core.choices import SELECTION_KEYS
 from core.config import cell_key
 from core.run_folder import RunFolder
@@ -41,6 +43,7 @@ class Row:
     group_id: int | None = None
     host: str | None = None
     attempt: int = 0
+    use: dict[str, float] = field(default_factory=dict)  # a running run's latest system figures
 
     @property
     def where(self) -> str:
@@ -48,6 +51,20 @@ class Row:
         if not self.host:
             return "—"
         return self.host + (f" #{self.attempt}" if self.attempt > 1 else "")
+
+    @property
+    def use_text(self) -> str:
+        """The live CPU, memory and GPU use of a running run ("CPU 180% 1.2 GB GPU 54%")."""
+        if self.status != Status.RUNNING or not self.use:
+            return ""
+        parts = []
+        if CPU in self.use:
+            parts.append(f"CPU {self.use[CPU]:.0f}%")
+        if RSS in self.use:
+            parts.append(f"{self.use[RSS] / 1024:.1f} GB")
+        if GPU_UTIL in self.use:
+            parts.append(f"GPU {self.use[GPU_UTIL]:.0f}%")
+        return " ".join(parts)
 
     @property
     def duration(self) -> float | None:
@@ -125,11 +142,12 @@ class Snapshot:
     groups: dict[int, str] = field(default_factory=dict)  # group names
 
 
-def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float | None]]) -> Row:
+def _row(e: Experiment, live: dict[int, tuple[float | None, float | None, float | None]],
+         use: dict[int, dict[str, float]] | None = None) -> Row:
     loss, acc, best = live.get(e.id, (e.test_loss, e.test_top1, e.test_top1))
     return Row(e.id, e.name, e.status, e.dataset, e.backbone, e.head, e.epoch or 0, e.epochs,
                loss, acc, best, e.started_at, e.finished_at, e.error, e.group_id, e.host,
-               e.attempt or 0)
+               e.attempt or 0, (use or {}).get(e.id, {}))
 
 
 def _live_metrics(registry: Registry, rows: list[Experiment]
@@ -139,12 +157,18 @@ def _live_metrics(registry: Registry, rows: list[Experiment]
             if e.status == Status.RUNNING}
 
 
+def _live_use(registry: Registry, rows: list[Experiment]) -> dict[int, dict[str, float]]:
+    """The latest CPU, memory and GPU figures of the running experiments."""
+    return {e.id: registry.latest_values(e.id, (CPU, RSS, GPU_UTIL), split=SYSTEM_SPLIT)
+            for e in rows if e.status == Status.RUNNING}
+
+
 def load_snapshot(registry: Registry, limit: int = DASHBOARD_LIMIT) -> Snapshot:
     """Every experiment (the newest ``limit``), with live metrics for running ones."""
     registry.mark_lost()
     experiments = registry.list(sort="id", descending=True, limit=limit, light=True)
-    live = _live_metrics(registry, experiments)
-    rows = [_row(e, live) for e in experiments]
+    live, use = _live_metrics(registry, experiments), _live_use(registry, experiments)
+    rows = [_row(e, live, use) for e in experiments]
     return Snapshot(rows, registry.count(), max((r.id for r in rows), default=0),
                     groups=group_names(registry))
 
@@ -157,8 +181,8 @@ def load_changes(registry: Registry, since: datetime, max_id: int) -> list[Row]:
     """Rows that may have changed since ``since``: active ones, new ones, newly ended ones."""
     registry.mark_lost()
     experiments = registry.changes(since, max_id)
-    live = _live_metrics(registry, experiments)
-    return [_row(e, live) for e in experiments]
+    live, use = _live_metrics(registry, experiments), _live_use(registry, experiments)
+    return [_row(e, live, use) for e in experiments]
 
 
 @dataclass
@@ -190,6 +214,8 @@ class Curves:
 
     series: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     last_id: int = 0
+    # The system figures (CPU, memory, GPU) by key, against seconds since the run started.
+    system: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     def add(self, points) -> bool:
         changed = False
@@ -198,12 +224,16 @@ class Curves:
             if p.split in ("train", "val") and p.key in CURVE_KEYS:
                 self.series.setdefault(f"{p.split} {p.key}", []).append((p.epoch, p.value))
                 changed = True
+            elif p.split == SYSTEM_SPLIT:
+                self.system.setdefault(p.key, []).append((p.step, p.value))
+                changed = True
         return changed
 
 
 def load_points(registry: Registry, experiment_id: int, after_id: int):
-    """The epoch-level points the curves draw (not the per-step ones), newer than ``after_id``."""
-    return registry.points(experiment_id, after_id=after_id, keys=CURVE_KEYS)
+    """The epoch-level points the curves draw (not the per-step ones) and the system figures,
+    newer than ``after_id``."""
+    return registry.points(experiment_id, after_id=after_id, keys=(*CURVE_KEYS, *SYSTEM_KEYS))
 
 
 @dataclass

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from avc_tui.registry import Registry
+from avc_tui.registry import Point, Registry
 from avc_tui.tui.app import AvcApp
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 from tests.app.waiting import dashboard_loaded, wait_for, wait_until_still
@@ -47,7 +47,17 @@ def fixed_registry(tmp_path: Path) -> str:
                                 **times)
             else:
                 registry.update(row.id, status="lost", **{**times, "epoch": 12})
+        # The CPU and memory figures of a real run recorded on the project's 2-core machine.
+        registry.add_points(2, [Point(step, 1, "system", key, value, START)
+                                for step, cpu, rss in REAL_RUN
+                                for key, value in (("cpu_percent", cpu), ("rss_mb", rss))])
     return db
+
+
+REAL_RUN = [(5, 34.6, 1282.9), (10, 61.6, 2057.8), (15, 48.3, 1424.4), (20, 67.0, 1557.2),
+            (25, 62.5, 1599.4), (30, 75.3, 1558.9), (35, 66.7, 1516.7), (40, 62.3, 1498.2),
+            (45, 52.3, 1558.9), (50, 51.8, 1599.4), (55, 43.0, 1606.8), (60, 39.4, 1533.5),
+            (65, 64.3, 1614.5), (70, 66.3, 1557.2), (72, 59.2, 1404.1)]
 
 
 def _app(db: str) -> AvcApp:
@@ -90,6 +100,17 @@ def test_experiment_screen(snap_compare, fixed_registry: str) -> None:
         await wait_until_still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=open_second)
+
+
+def test_experiment_screen_with_system_figures(snap_compare, fixed_registry: str) -> None:
+    async def open_third(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, lambda: getattr(pilot.app.screen, "detail", None) is not None,
+                       "the experiment's details")
+        await wait_until_still(pilot)
+
+    assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=open_third)
 
 
 def test_compare_screen_with_paper_numbers(snap_compare, fixed_registry: str) -> None:

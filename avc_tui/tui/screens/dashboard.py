@@ -26,7 +26,7 @@ from avc_tui.tui.screens.runs import RunsScreen
 COLUMNS = (("id", "id"), ("status", "status"), ("dataset", "dataset"), ("backbone", "backbone"),
            ("head", "head"), ("progress", "progress"), ("loss", "loss"), ("acc", "acc"),
            ("best", "best"), ("started", "started"), ("duration", "duration"),
-           ("where", "where"))
+           ("where", "where"), ("use", "use"))
 SORT_KEYS = {
     "id": lambda r: r.id, "status": lambda r: r.status, "dataset": lambda r: r.dataset,
     "backbone": lambda r: r.backbone, "head": lambda r: r.head,
@@ -35,6 +35,7 @@ SORT_KEYS = {
     "acc": lambda r: r.acc if r.acc is not None else -1.0,
     "best": lambda r: r.best if r.best is not None else -1.0,
     "where": lambda r: r.where,
+    "use": lambda r: r.use.get("cpu_percent", -1.0),
     "started": lambda r: r.started_at.timestamp() if r.started_at else 0.0,
     "duration": lambda r: r.duration or 0.0,
 }
@@ -72,6 +73,7 @@ def cells(row: Row) -> list:
         "—" if row.loss is None else f"{row.loss:.4f}", fmt_pct(row.acc), fmt_pct(row.best),
         row.started_at.strftime("%m-%d %H:%M") if row.started_at else "—",
         fmt_duration(row.duration), "" if isinstance(row, GroupRow) else row.where,
+        row.use_text,
     ]
 
 

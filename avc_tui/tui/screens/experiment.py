@@ -18,6 +18,9 @@ from textual.widgets import Footer, Header, Static
 from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
 from avc_tui.metrics_text import headline, per_class
 from avc_tui.registry import Status
+from avc_tui.runner.system import CPU, GPU_MEMORY, GPU_UTIL, LABELS, RSS
+
+MEMORY_LABELS = {RSS: "memory", GPU_MEMORY: "GPU memory"}
 from avc_tui.tui.data import Curves, Detail, load_detail, load_points
 from avc_tui.tui.screens.predict import PredictScreen
 from avc_tui.tui.widgets.chart import Chart
@@ -46,6 +49,9 @@ class ExperimentScreen(Screen):
             with Horizontal(id="charts"):
                 yield Chart("loss", id="loss-chart")
                 yield Chart("accuracy", id="acc-chart")
+            with Horizontal(id="system-charts"):
+                yield Chart("CPU and GPU use, % (x: seconds)", id="cpu-chart")
+                yield Chart("memory, GB (x: seconds)", id="memory-chart")
             yield Static(id="info", classes="panel")
             yield Static(id="metrics", classes="panel")
             yield Static(id="confusion", classes="panel")
@@ -77,6 +83,14 @@ class ExperimentScreen(Screen):
                 {k: v for k, v in series.items() if k.endswith("loss")})
             self.query_one("#acc-chart", Chart).set_series(
                 {k: v for k, v in series.items() if not k.endswith("loss")})
+        system = self.curves.system
+        self.query_one("#system-charts").display = bool(system)
+        if system:
+            self.query_one("#cpu-chart", Chart).set_series(
+                {LABELS[k]: system[k] for k in (CPU, GPU_UTIL) if k in system})
+            self.query_one("#memory-chart", Chart).set_series(  # in GB: short axis labels
+                {MEMORY_LABELS[k]: [(x, mb / 1024) for x, mb in system[k]]
+                 for k in (RSS, GPU_MEMORY) if k in system})
         e = detail.experiment
         title = Text()
         title.append(f"{e.id} {e.name}  ", style="bold")
