@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from avc_tui.cli import browse, catalog, data, demo, launch, lifecycle, predict
 from avc_tui.cli.options import Db
@@ -20,6 +21,28 @@ from avc_tui.console import console, print_error
 from core.errors import AvcError, resource_error
 
 HELP = "Attention-based video classification: reproduce ABDN and friends, run and compare them."
+
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    """A flag takes no value: its help line shows no type (Typer would show ``<bool>``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """An avc command: flags without a type in their help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The avc group (and ``avc data``): flags without a type in their help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
 
 
 def handles_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,7 +76,18 @@ def tui(db: Db = None) -> None:
     AvcApp(db).run()
 
 
-def root(context: typer.Context) -> None:
+def _print_version(value: bool) -> None:
+    if value:
+        from avc_tui.versions import version_lines
+
+        typer.echo("\n".join(version_lines()))
+        raise typer.Exit()
+
+
+def root(context: typer.Context, version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the versions of avc, PyTorch, the decoders and their FFmpeg libraries and "
+             "CUDA, then exit.")] = False) -> None:
     """Attention-based video classification: reproduce ABDN and friends, run and compare them.
 
     Without a command: the terminal UI in a terminal, this help otherwise.
@@ -81,15 +115,15 @@ DATA_COMMANDS: dict[str, Callable[..., Any]] = {
 
 def build_app() -> typer.Typer:
     """The Typer app with every command of :data:`COMMANDS` (and ``avc data ...``)."""
-    app = typer.Typer(name="avc", help=HELP, invoke_without_command=True, add_completion=False,
-                      pretty_exceptions_enable=False)
+    app = typer.Typer(name="avc", help=HELP, invoke_without_command=True, add_completion=True,
+                      pretty_exceptions_enable=False, cls=Group)
     app.callback()(root)
     for name, command in COMMANDS.items():
-        app.command(name)(handles_errors(command))
+        app.command(name, cls=Command)(handles_errors(command))
     data_app = typer.Typer(help="Datasets: write the bundled synthetic one, inspect a layout.",
-                           no_args_is_help=True)
+                           no_args_is_help=True, cls=Group)
     for name, command in DATA_COMMANDS.items():
-        data_app.command(name)(handles_errors(command))
+        data_app.command(name, cls=Command)(handles_errors(command))
     app.add_typer(data_app, name="data")
     return app
 

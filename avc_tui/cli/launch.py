@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from avc_tui import control
+from avc_tui.cli import completion
 from avc_tui.cli.options import (
     AsJson,
     Backbone,
@@ -38,7 +39,8 @@ def run(
     execution: control.Execution,
     backbone: Backbone = None,
     head: Annotated[str, typer.Option("--head", "-h", help="Head / attention mode "
-                                      "(see `avc models`).")] = control.DEFAULT_HEAD,
+                                      "(see `avc models`).",
+                                      autocompletion=completion.heads)] = control.DEFAULT_HEAD,
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default avc-runs/<id>-"
                                                 "<backbone>-<head>).")] = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the experiment.")] = None,
@@ -94,9 +96,11 @@ def grid(
     execution: control.Execution,
     backbones: Annotated[Optional[str], typer.Option(help="Comma-separated backbones (default: "
                                                      "the ABDN five, or the layout's own "
-                                                     "features).")] = None,
+                                                     "features).",
+                                                     autocompletion=completion.backbones)] = None,
     heads: Annotated[Optional[str], typer.Option(help="Comma-separated heads (default: the "
-                                                 "three ABDN modes).")] = None,
+                                                 "three ABDN modes).",
+                                                 autocompletion=completion.heads)] = None,
     trials: Annotated[int, typer.Option(help="Repeat each cell with this many training seeds "
                                         "(--seed, --seed + 1, …).")] = 1,
     split_seeds: Annotated[int, typer.Option(help="Repeat each cell over this many seeded "

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from avc_tui import control
+from avc_tui.cli import completion
 from avc_tui.cli.options import (
     AsJson,
     Db,
@@ -36,6 +37,7 @@ def _one_target(ids: Sequence[int], group: int | None, command: str) -> None:
 
 def cancel(
     experiment_ids: Annotated[Optional[list[int]], typer.Argument(
+        autocompletion=completion.experiment_ids,
         help="Experiment ids.", show_default=False)] = None,
     group: GroupOption = None,
     db: Db = None,
@@ -58,7 +60,8 @@ def resume(
     options: control.WorkerOptions,
     execution: control.Execution,
     experiment_id: Annotated[Optional[int], typer.Argument(
-        help="Experiment id (see `avc ls`).", show_default=False)] = None,
+        help="Experiment id (see `avc ls`).", show_default=False,
+        autocompletion=completion.experiment_ids)] = None,
     group: GroupOption = None,
     detach: Annotated[bool, typer.Option(help="Continue in a background worker.")] = False,
     jobs: Annotated[Optional[int], typer.Option(help="With --group: jobs at once (default: one "
@@ -109,6 +112,7 @@ def resume(
 
 def rm(
     experiment_ids: Annotated[Optional[list[int]], typer.Argument(
+        autocompletion=completion.experiment_ids,
         help="Experiment ids.", show_default=False)] = None,
     group: GroupOption = None,
     files: Annotated[bool, typer.Option(help="Also delete the run folders.")] = False,

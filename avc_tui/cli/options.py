@@ -17,6 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from avc_tui.cli import completion
 from avc_tui.control import EXECUTORS, Execution, LaunchRequest, WorkerOptions, make_request
 
 Root = Annotated[Path, typer.Argument(help="Dataset root folder (ROOT/<class>/<video> for the "
@@ -28,14 +29,16 @@ LaunchRoot = Annotated[Optional[Path], typer.Argument(
 # for `avc --help`; a test checks that the list names every registered layout.
 LAYOUT_NAMES = ("folders", "ucf101", "hmdb51", "kinetics", "sports1m99", "ucf11", "hollywood2",
                 "youtube8m")
-Layout = Annotated[str, typer.Option(help=f"Dataset layout: {', '.join(LAYOUT_NAMES)}.")]
+Layout = Annotated[str, typer.Option(help=f"Dataset layout: {', '.join(LAYOUT_NAMES)}.",
+                                     autocompletion=completion.layouts)]
 Split = Annotated[str, typer.Option(help="'abdn' (seeded random 70/30) or an official split "
                                     "(1-3; 1-25 for ucf11).")]
 SplitSeed = Annotated[int, typer.Option(help="Seed of the abdn split.")]
 Annotations = Annotated[Optional[Path], typer.Option(help="Folder of official split files.")]
 Backbone = Annotated[Optional[str], typer.Option(
     "--backbone", "-b", help="CNN backbone (see `avc models`; default vgg16, or the layout's own "
-                             "features: yt8m for youtube8m).")]
+                             "features: yt8m for youtube8m).",
+    autocompletion=completion.backbones)]
 Weights = Annotated[str, typer.Option(help="'imagenet' (local cache only), 'none' (seeded random) "
                                       "or a path to a state-dict file.")]
 InputSize = Annotated[Optional[int], typer.Option(help="Frame size in pixels (default: the "
@@ -52,9 +55,10 @@ Db = Annotated[Optional[str], typer.Option("--db", envvar="AVC_DB_URL", help="Re
                                            "SQLAlchemy URL or an SQLite file (default "
                                            "experiments.db).", show_envvar=True)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-ExperimentId = Annotated[int, typer.Argument(help="Experiment id (see `avc ls`).")]
+ExperimentId = Annotated[int, typer.Argument(help="Experiment id (see `avc ls`).",
+                                             autocompletion=completion.experiment_ids)]
 Model = Annotated[str, typer.Argument(help="A registry experiment id, a run folder or a "
-                                      "checkpoint file.")]
+                                      "checkpoint file.", autocompletion=completion.models)]
 
 
 SWEEP_NOTE = " A comma-separated list makes `avc grid` run each value."
@@ -63,7 +67,8 @@ SWEEP_NOTE = " A comma-separated list makes `avc grid` run each value."
 def launch_request(
     root: LaunchRoot = None,
     preset: Annotated[str, typer.Option(help="Training protocol: abdn or modern."
-                                        + SWEEP_NOTE)] = "abdn",
+                                        + SWEEP_NOTE,
+                                        autocompletion=completion.presets)] = "abdn",
     epochs: Annotated[Optional[str], typer.Option(help="Override the preset's epochs."
                                                   + SWEEP_NOTE, metavar="<int>")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="Override the batch size."

@@ -13,7 +13,6 @@ import subprocess
 import threading
 import traceback
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +20,7 @@ from avc_tui.formatting import stored_error
 from avc_tui.registry import Placement, Registry, Status
 from avc_tui.runner.recorder import RegistryRecorder
 from avc_tui.runner.system import SystemSampler, device_for
-from core.decoder_versions import decoder_versions
+from avc_tui.versions import package_versions
 from core.devices import resolve_device
 from core.errors import AvcError, resource_error
 from core.events import EventCallback
@@ -30,21 +29,6 @@ from core.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from core.data import Dataset
-
-PACKAGES = ("avc", "torch", "torchvision", "timm", "av", "decord", "numpy")
-
-
-def package_versions() -> dict[str, str]:
-    """The versions a run records: avc's packages, and the FFmpeg libraries PyAV and decord decode
-    with (``core/decoder_versions.py``), which change decoded pixels."""
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return {**versions, **decoder_versions()}
-
 
 def git_revision() -> str | None:
     """The avc checkout's commit, when avc runs from a git checkout."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from avc_tui.registry import Registry
-from avc_tui.runner.job import package_versions
+from avc_tui.versions import package_versions
 from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
 
 

@@ -1,0 +1,63 @@
+"""What users of other command-line tools expect of avc's: `--version`, shell completion of
+names and experiment ids, no type shown for flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from avc_tui.cli import app
+from avc_tui.cli.app import COMMANDS, DATA_COMMANDS
+from avc_tui.registry import Registry
+
+
+def test_version_names_what_decides_the_numbers() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names[:3] == ["avc", "torch", "torchvision"]
+    assert "av" in names and any(line.startswith("PyAV's FFmpeg libraries: libavcodec")
+                                 or "libavcodec" in line for line in lines)
+    assert lines[-1].startswith("CUDA ")
+
+
+@pytest.mark.parametrize("command", [*([c] for c in COMMANDS), *(["data", c]
+                                                                 for c in DATA_COMMANDS), []])
+def test_help_shows_no_type_for_flags(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+
+
+def _complete(words: str, env: dict[str, str] | None = None) -> list[str]:
+    """What bash completion offers for the last word of ``words``."""
+    parts = words.split(" ")
+    result = CliRunner().invoke(app, [], prog_name="avc", env={
+        "_AVC_COMPLETE": "complete_bash", "COMP_WORDS": words,
+        "COMP_CWORD": str(len(parts) - 1), **(env or {})})
+    assert result.exit_code == 0, result.output
+    return result.stdout.split()
+
+
+def test_completion_of_names() -> None:
+    assert _complete("avc run data --head cnn-l") == ["cnn-lstm", "cnn-lstm-attention"]
+    assert _complete("avc run data -b vgg") == ["vgg16", "vgg19"]
+    assert _complete("avc grid data --backbones vgg16,res") == ["vgg16,resnet50",
+                                                                "vgg16,resnet34"]
+    assert _complete("avc grid data --heads gl") == ["gla"]
+    assert _complete("avc run data --layout ucf") == ["ucf101", "ucf11"]
+    assert _complete("avc run data --preset ") == ["abdn", "modern"]
+
+
+def test_completion_of_experiment_ids(tmp_path: Path, easy_config) -> None:
+    db = str(tmp_path / "r.db")
+    with Registry(db) as registry:
+        for _ in range(12):
+            registry.create(easy_config(tmp_path), runs_root=tmp_path / "runs")
+    assert _complete(f"avc show --db {db} 1") == ["12", "11", "10", "1"]
+    assert _complete("avc cancel 1", env={"AVC_DB_URL": db}) == ["12", "11", "10", "1"]
+    assert _complete(f"avc predict --db {db} 1") == ["12", "11", "10", "1"]
+    assert _complete(f"avc predict --db {db} runs/") == [], "a path: the shell's own files"
