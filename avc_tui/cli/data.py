@@ -3,6 +3,7 @@ the feature cache."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +13,7 @@ import typer
 from avc_tui import control
 from avc_tui.cli.options import (
     Annotations,
+    AsJson,
     Backbone,
     CacheDir,
     Device,
@@ -67,7 +69,8 @@ def synth_yt8m(
 
 
 def info(root: Root, layout: Layout = "folders", split: Split = "abdn",
-         split_seed: SplitSeed = 0, annotations: Annotations = None) -> None:
+         split_seed: SplitSeed = 0, annotations: Annotations = None,
+         as_json: AsJson = False) -> None:
     """Show what a dataset folder holds under a layout and split."""
     from rich.table import Table
 
@@ -75,12 +78,22 @@ def info(root: Root, layout: Layout = "folders", split: Split = "abdn",
 
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
                            annotations=annotations)
-    console.print(dataset.summary())
     counts: dict[int, list[int]] = {}
     for part, items in (("train", dataset.train), ("test", dataset.test)):
         for item in items:
             for label in item.labels if dataset.multilabel else (item.label,):
                 counts.setdefault(label, [0, 0])[part == "test"] += 1
+    if as_json:
+        typer.echo(json.dumps({
+            "name": dataset.name, "root": str(dataset.root), "layout": dataset.layout,
+            "split": dataset.split, "multilabel": dataset.multilabel,
+            "train": len(dataset.train), "test": len(dataset.test),
+            "classes": [{"name": name, "train": counts.get(i, [0, 0])[0],
+                         "test": counts.get(i, [0, 0])[1]}
+                        for i, name in enumerate(dataset.classes)
+                        if i in counts or not dataset.multilabel]}, indent=2, default=str))
+        return
+    console.print(dataset.summary())
     table = Table("class", "train", "test",
                   caption="videos per class (a video counts once for each of its labels)"
                   if dataset.multilabel else None)
@@ -107,6 +120,7 @@ def extract(
     workers: Workers = None,
     device: Device = "auto",
     batch_frames: Annotated[int, typer.Option(help="Frames per CNN forward batch.")] = 64,
+    as_json: AsJson = False,
 ) -> None:
     """Run a backbone over every video of a dataset once and fill the feature cache."""
     from core.data import load_dataset
@@ -119,14 +133,29 @@ def extract(
                                  input_size=input_size, sampling=Sampling.parse(sampling),
                                  resize=resize)
     cache = FeatureCache(cache_dir or default_cache_dir())
-    console.print(dataset.summary())
+    if not as_json:
+        console.print(dataset.summary())
     if dataset.load_features is not None:
+        if as_json:
+            typer.echo(json.dumps({"extracted": 0, "cached": 0, "unreadable": {},
+                                   "note": f"the {layout} layout comes with its features"}))
+            return
         console.print(f"the {layout} layout comes with its features: nothing to extract")
         return
-    with ProgressReporter() as reporter:
+    with ProgressReporter(quiet=as_json) as reporter:
         report = extract_features([i.path for i in dataset.items()], spec, cache, device=device,
                                   batch_frames=batch_frames, num_workers=workers,
                                   callbacks=[reporter])
+    if as_json:
+        typer.echo(json.dumps({
+            "backbone": spec.backbone, "input_size": spec.input_size,
+            "sampling": spec.sampling.key(), "videos": len(dataset.items()),
+            "extracted": report.extracted, "cached": report.cached, "frames": report.frames,
+            "seconds": round(report.seconds, 3), "cache": str(cache.spec_dir(spec)),
+            "unreadable": {str(p): reason for p, reason in report.failed.items()}}, indent=2))
+        if report.failed:
+            raise typer.Exit(1)
+        return
     console.print(f"{spec.backbone} @ {spec.input_size}px, {spec.sampling.key()}: "
                   f"{report.extracted} extracted, {report.cached} already cached, "
                   f"{len(report.failed)} unreadable, {report.seconds:.1f} s → "

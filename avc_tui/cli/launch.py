@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -83,7 +84,7 @@ def run(
             return
         if batch is not None:
             run_batch_in_foreground(registry, [row.id], batch, options=options,
-                                    as_json=as_json)
+                                    as_json=as_json, one=True)
             return
         run_in_foreground(registry, row.id, resume=False, as_json=as_json, options=options,
                           dataset=dataset)
@@ -123,6 +124,7 @@ def grid(
         "--config", help="A sweep file (TOML or JSON: fixed settings, lists to sweep, trials; "
                          "see the README) instead of ROOT and the options above.")] = None,
     db: Db = None,
+    as_json: AsJson = False,
 ) -> None:
     """Run backbones × heads (× trials) on one dataset (default: the ABDN 5 × 3 grid).
 
@@ -162,15 +164,20 @@ def grid(
         group, rows = control.register_group(registry, planned, name=group_name,
                                              tags=request.tags)
         ids = [row.id for row in rows]
-        console.print(f"group {group.id} ({group.name}): registered experiments "
-                      f"{ids[0]}–{ids[-1]}", highlight=False)
+        if not as_json:
+            console.print(f"group {group.id} ({group.name}): registered experiments "
+                          f"{ids[0]}–{ids[-1]}", highlight=False)
         if detach:
-            log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
-                                                 execution=execution).log
+            started = control.start_batch_background(registry, ids, jobs=jobs, options=options,
+                                                     execution=execution)
+            if as_json:
+                typer.echo(json.dumps({"group": group.id, "name": group.name, "ids": ids,
+                                       "pid": started.pid, "log": str(started.log)}, indent=2))
+                return
             console.print(f"running in the background; follow it with `avc ls --group "
-                          f"{group.id}` or `avc tui`; log: {log}", highlight=False)
+                          f"{group.id}` or `avc tui`; log: {started.log}", highlight=False)
             return
-        run_batch_in_foreground(registry, ids, batch, options=options)
+        run_batch_in_foreground(registry, ids, batch, options=options, as_json=as_json)
 
 
 def confirm_count(count: int, yes: bool) -> None:

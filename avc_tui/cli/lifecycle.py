@@ -3,6 +3,7 @@ layer, the outcome printed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Annotated, Optional
@@ -41,6 +42,7 @@ def cancel(
         help="Experiment ids.", show_default=False)] = None,
     group: GroupOption = None,
     db: Db = None,
+    as_json: AsJson = False,
 ) -> None:
     """Stop running experiments (their last epoch's checkpoint stays) or drop queued ones."""
     ids = experiment_ids or []
@@ -51,6 +53,12 @@ def cancel(
         else:
             for experiment_id in ids:
                 control.cancel(registry, experiment_id)
+        rows = [registry.get(i) for i in ids]
+    if as_json:  # a queued one is cancelled now; a running one stops at its next step
+        typer.echo(json.dumps([{"id": r.id, "name": r.name, "status": r.status,
+                                "cancel_requested": bool(r.cancel_requested)} for r in rows],
+                              indent=2))
+        return
     for experiment_id in ids:
         console.print(f"experiment {experiment_id}: cancel requested", highlight=False)
 
@@ -95,7 +103,8 @@ def resume(
                                                      resume=True, execution=execution).log
                 console.print(f"running in the background; log: {log}", highlight=False)
                 return
-            run_batch_in_foreground(registry, ids, batch, options=options, resume=True)
+            run_batch_in_foreground(registry, ids, batch, options=options, resume=True,
+                                    as_json=as_json)
             return
         control.requeue_for_resume(registry, experiment_id, device=device)
         if detach:
@@ -104,7 +113,7 @@ def resume(
             return
         if batch is not None:  # on Ray, or with retries: a driver runs it
             run_batch_in_foreground(registry, [experiment_id], batch, options=options,
-                                    resume=True, as_json=as_json)
+                                    resume=True, as_json=as_json, one=True)
             return
         run_in_foreground(registry, experiment_id, resume=True, as_json=as_json,
                           options=options)
@@ -117,6 +126,7 @@ def rm(
     group: GroupOption = None,
     files: Annotated[bool, typer.Option(help="Also delete the run folders.")] = False,
     db: Db = None,
+    as_json: AsJson = False,
 ) -> None:
     """Remove experiments (and their metrics, artifacts and predictions) from the registry; with
     --group, the group and all its experiments."""
@@ -127,6 +137,12 @@ def rm(
             removed, rows = control.delete_group(registry, group, files=files)
         else:
             rows = control.delete(registry, ids, files=files)
+    if as_json:
+        typer.echo(json.dumps({"removed": [{"id": r.id, "name": r.name, "run_dir": r.run_dir}
+                                           for r in rows],
+                               "group": removed.id if group is not None else None,
+                               "files": files}, indent=2))
+        return
     for row in rows:
         console.print(f"removed experiment {row.id} {row.name}", highlight=False)
     if group is not None:

@@ -75,11 +75,11 @@ def start_in_background(registry: Registry, experiment_id: int, *, resume: bool,
 
 def run_batch_in_foreground(registry: Registry, ids: list[int], batch: control.Batch, *,
                             options: control.WorkerOptions, resume: bool = False,
-                            as_json: bool = False) -> None:
+                            as_json: bool = False, one: bool = False) -> None:
     """Run the experiments ``ids`` in worker processes from here (as many at once as ``batch``,
     from :func:`control.prepare_batch`, has slots), print each as it starts and ends, then their
-    comparison table (``as_json``: only what `avc run --json` prints, for one run, or a list of
-    it). Exits 130 when stopped, 1 when some did not finish."""
+    comparison table (``as_json``: only what `avc run --json` prints, for each run in a list, or
+    for the ``one`` run alone). Exits 130 when stopped, 1 when some did not finish."""
     last: dict[int, str] = {}
 
     def tick(running: dict[int, str]) -> None:
@@ -104,7 +104,7 @@ def run_batch_in_foreground(registry: Registry, ids: list[int], batch: control.B
     failed = [i for i in ids if registry.get(i).status != Status.FINISHED]
     if as_json:
         records = [run_record(registry.get(i)) for i in ids]
-        typer.echo(json.dumps(records[0] if len(ids) == 1 else records, indent=2, default=str))
+        typer.echo(json.dumps(records[0] if one else records, indent=2, default=str))
         if schedule.interrupted or failed:
             raise typer.Exit(130 if schedule.interrupted else 1)
         return

@@ -3,6 +3,7 @@ names and experiment ids, no type shown for flags."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,35 @@ def test_completion_of_experiment_ids(tmp_path: Path, easy_config) -> None:
     assert _complete("avc cancel 1", env={"AVC_DB_URL": db}) == ["12", "11", "10", "1"]
     assert _complete(f"avc predict --db {db} 1") == ["12", "11", "10", "1"]
     assert _complete(f"avc predict --db {db} runs/") == [], "a path: the shell's own files"
+
+
+def _json(*args: str, code: int = 0, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(app, [*args, "--json"], env=env)
+    assert result.exit_code == code, result.output
+    return json.loads(result.stdout)
+
+
+def test_every_command_that_reads_speaks_json(small_dataset: Path, tmp_path: Path) -> None:
+    catalog = _json("models")
+    assert "vgg16" in [b["name"] for b in catalog["backbones"]]
+    assert {"cnn-lstm", "gla"} <= {h["name"] for h in catalog["heads"]}
+    info = _json("data", "info", str(small_dataset))
+    assert info["train"] + info["test"] == 8 and len(info["classes"]) == 2
+    fast = ["--weights", "none", "--input-size", "48", "--workers", "0",
+            "--cache-dir", str(tmp_path / "cache")]
+    extracted = _json("extract", str(small_dataset), "-b", "tinycnn", *fast)
+    assert (extracted["extracted"], extracted["cached"], extracted["unreadable"]) == (8, 0, {})
+    db = str(tmp_path / "r.db")
+    env = {"AVC_RUNS_DIR": str(tmp_path / "runs")}
+    runs = _json("grid", str(small_dataset), "--backbones", "tinycnn", "--heads",
+                 "cnn-lstm,cnn-lstm-attention", "--epochs", "1", *fast, "--db", db, env=env)
+    assert [r["status"] for r in runs] == ["finished", "finished"]
+    assert all(r["test"]["top1"] is not None for r in runs)
+    with Registry(db) as registry:
+        queued = registry.create(registry.config(1), runs_root=tmp_path / "runs")
+    cancelled = _json("cancel", str(queued.id), "--db", db)
+    assert cancelled == [{"id": queued.id, "name": queued.name, "status": "cancelled",
+                          "cancel_requested": False}]
+    removed = _json("rm", "1", str(queued.id), "--db", db)
+    assert [r["id"] for r in removed["removed"]] == [1, queued.id]
+    assert removed["group"] is None and removed["files"] is False
