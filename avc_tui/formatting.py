@@ -6,7 +6,7 @@ Plain text and Rich style names only, so the CLI and the TUI (and anything else)
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from avc_tui.registry.models import Status
 from core.errors import AvcError
@@ -20,6 +20,34 @@ def fmt_pct(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{100 * value:.1f}"
+
+
+def local_time(stamp: datetime) -> datetime:
+    """A registry time (naive UTC) in this machine's time zone."""
+    return stamp.replace(tzinfo=UTC).astimezone()
+
+
+def fmt_time(stamp: datetime | None) -> str:
+    """A registry time as local ``YYYY-MM-DD HH:MM:SS`` (no microseconds); ``—`` for none."""
+    return "—" if stamp is None else local_time(stamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_short_time(stamp: datetime | None) -> str:
+    """A registry time as local ``MM-DD HH:MM``; ``—`` for none."""
+    return "—" if stamp is None else local_time(stamp).strftime("%m-%d %H:%M")
+
+
+def fmt_age(stamp: datetime | None, now: datetime) -> str:
+    """How long ago a registry time was, from ``now`` (also naive UTC): ``12 s ago``, ``3 min
+    ago``, ``5 h ago``, ``2 d ago``; past four weeks the local date; ``—`` for none."""
+    if stamp is None:
+        return "—"
+    seconds = max(0.0, (now - stamp).total_seconds())
+    for unit, size, below in (("s", 1, 60), ("min", 60, 3600), ("h", 3600, 48 * 3600),
+                              ("d", 86400, 28 * 86400)):
+        if seconds < below:
+            return f"{int(seconds // size)} {unit} ago"
+    return local_time(stamp).strftime("%Y-%m-%d")
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 def _shared_data_dir() -> Path:
     override = os.environ.get("AVC_SHARED_DATA")
     return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+
+
+# Times are shown in local time: the snapshots and the tests read them in UTC wherever they run.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ from avc_tui.cli.render import (
     status_cell,
 )
 from avc_tui.console import console
-from avc_tui.formatting import fmt_pct
+from avc_tui.formatting import fmt_pct, fmt_short_time, fmt_time
 from avc_tui.registry import STATUSES, Registry
 from avc_tui.runner.system import LABELS, SYSTEM_KEYS, summarize
 from core.errors import ConfigError
@@ -99,7 +99,7 @@ def list_experiments(
     for r in rows:
         epochs = f"{r.epoch}/{r.epochs}" if r.epochs else str(r.epoch)
         cells = [str(r.id), status_cell(r.status), r.backbone, r.head, epochs,
-                 fmt_pct(r.test_top1), r.dataset, r.created_at.strftime("%m-%d %H:%M")]
+                 fmt_pct(r.test_top1), r.dataset, fmt_short_time(r.created_at)]
         if custom:
             cells.append("" if r.name == f"{r.backbone}/{r.head}" else r.name)
         table.add_row(*cells)
@@ -124,7 +124,7 @@ def _list_groups(db: str | None, as_json: bool) -> None:
         table.add_column(column, justify="right" if column in ("id", "done") else "left")
     for r in rows:
         table.add_row(str(r["id"]), status_cell(r["status"]), f"{r['done']}/{r['total']}",
-                      r["created_at"].strftime("%m-%d %H:%M"), r["name"])
+                      fmt_short_time(r["created_at"]), r["name"])
     console.print(table)
 
 
@@ -169,10 +169,10 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
         ("host / pid", f"{row.host or '—'} / {row.pid or '—'}"),
         ("attempt", f"{row.attempt or '—'}"
                     + (f" (Ray node {row.node_id[:12]})" if row.node_id else "")),
-        ("created", str(row.created_at)), ("started", str(row.started_at or "—")),
-        ("finished", str(row.finished_at or "—")),
+        ("created", fmt_time(row.created_at)), ("started", fmt_time(row.started_at)),
+        ("finished", fmt_time(row.finished_at)),
         ("duration", f"{duration:.1f} s" if duration is not None else "—"),
-        ("heartbeat", str(row.heartbeat_at or "—")), ("run folder", row.run_dir),
+        ("heartbeat", fmt_time(row.heartbeat_at)), ("run folder", row.run_dir),
         ("config hash", row.config_hash), ("git", row.git_revision or "—"),
         ("versions", ", ".join(f"{k} {v}" for k, v in (row.versions or {}).items()) or "—"),
         ("tags", ", ".join(row.tags or []) or "—"),
@@ -195,7 +195,7 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
                       "reason", title="Attempts", title_justify="left")
         for a in attempts:
             table.add_row(str(a.number), a.executor, a.host or "—", (a.node_id or "—")[:12],
-                          a.gpus or "—", str(a.started_at), str(a.ended_at or "—"),
+                          a.gpus or "—", fmt_time(a.started_at), fmt_time(a.ended_at),
                           a.status or "running", escape(a.reason or ""))
         console.print(table)
     if artifacts:

@@ -94,3 +94,24 @@ def test_every_command_that_reads_speaks_json(small_dataset: Path, tmp_path: Pat
     removed = _json("rm", "1", str(queued.id), "--db", db)
     assert [r["id"] for r in removed["removed"]] == [1, queued.id]
     assert removed["group"] is None and removed["files"] is False
+
+
+def test_times_read_as_people_read_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time as clock
+    from datetime import datetime, timedelta
+
+    from avc_tui.formatting import fmt_age, fmt_time
+
+    stamp = datetime(2026, 12, 5, 1, 2, 3, 456789)  # the registry's naive UTC
+    assert fmt_time(stamp) == "2026-12-05 01:02:03" and fmt_time(None) == "—"
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    clock.tzset()
+    try:
+        assert fmt_time(stamp) == "2026-12-05 02:02:03", "local time"
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        clock.tzset()
+    ages = [fmt_age(stamp - timedelta(seconds=s), stamp)
+            for s in (0, 59, 60, 3599, 3600, 47 * 3600, 2 * 86400, 27 * 86400, 40 * 86400)]
+    assert ages == ["0 s ago", "59 s ago", "1 min ago", "59 min ago", "1 h ago", "47 h ago",
+                    "2 d ago", "27 d ago", "2026-10-26"]

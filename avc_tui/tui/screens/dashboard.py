@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
+from avc_tui.formatting import STATUS_STYLE, fmt_age, fmt_duration, fmt_pct
 from avc_tui.registry import now
 from avc_tui.tui.data import GroupRow, Row, Snapshot, group_rows, load_changes, load_snapshot
 from avc_tui.tui.screens.compare import CompareScreen
@@ -71,7 +71,7 @@ def cells(row: Row) -> list:
         Text(row.status, style=STATUS_STYLE.get(row.status, "")), row.dataset,
         row.backbone, row.head, progress,
         "—" if row.loss is None else f"{row.loss:.4f}", fmt_pct(row.acc), fmt_pct(row.best),
-        row.started_at.strftime("%m-%d %H:%M") if row.started_at else "—",
+        fmt_age(row.started_at, now()),
         fmt_duration(row.duration), "" if isinstance(row, GroupRow) else row.where,
         row.use_text,
     ]
@@ -79,6 +79,8 @@ def cells(row: Row) -> list:
 
 class DashboardScreen(Screen):
     """All experiments; running ones update live without a key press."""
+
+    AGE_SECONDS = 15  # how often the "started … ago" column moves on
 
     BINDINGS = [
         Binding("enter", "open", "Open"),
@@ -130,6 +132,7 @@ class DashboardScreen(Screen):
         self.query_one("#empty").display = False
         self.reload()
         self.set_interval(self.POLL_SECONDS, self.poll)
+        self.set_interval(self.AGE_SECONDS, self.refresh_ages)
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -184,6 +187,21 @@ class DashboardScreen(Screen):
         self.since = taken
         if structural:
             self.redraw()
+
+    def refresh_ages(self) -> None:
+        """The "started" column says how long ago: it moves on without any change of the runs."""
+        table = self.query_one(DataTable)
+        column = [key for _, key in COLUMNS].index("started")
+        stamp = now()
+        for key in list(table.rows):
+            row = self.rows.get(int(key.value)) if str(key.value).isdigit() else None
+            if row is None:
+                continue  # a group's row: redrawn with its runs
+            age = fmt_age(row.started_at, stamp)
+            if cell_len(age) > self.widths[column]:
+                self.redraw()
+                return
+            table.update_cell(key, "started", age)
 
     def redraw(self) -> None:
         table = self.query_one(DataTable)

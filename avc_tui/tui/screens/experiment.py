@@ -15,7 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct
+from avc_tui.formatting import STATUS_STYLE, fmt_duration, fmt_pct, fmt_time
 from avc_tui.metrics_text import headline, per_class
 from avc_tui.registry import Status
 from avc_tui.runner.system import CPU, GPU_MEMORY, GPU_UTIL, LABELS, RSS
@@ -142,9 +142,9 @@ class ExperimentScreen(Screen):
             ("device", f"{e.device or '—'} on {e.host or '—'} (pid {e.pid or '—'})"),
             ("attempt", f"{e.attempt or '—'}"
                         + (f" (Ray node {e.node_id[:12]})" if e.node_id else "")),
-            ("created", str(e.created_at)), ("started", str(e.started_at or "—")),
-            ("finished", str(e.finished_at or "—")), ("duration", fmt_duration(duration)),
-            ("heartbeat", str(e.heartbeat_at or "—")), ("run folder", e.run_dir),
+            ("created", fmt_time(e.created_at)), ("started", fmt_time(e.started_at)),
+            ("finished", fmt_time(e.finished_at)), ("duration", fmt_duration(duration)),
+            ("heartbeat", fmt_time(e.heartbeat_at)), ("run folder", e.run_dir),
             ("features", json.dumps(config.get("features", {}))),
             ("head config", json.dumps(config.get("head", {}))),
             ("training", json.dumps(config.get("train", {}))),
@@ -157,7 +157,7 @@ class ExperimentScreen(Screen):
                       title="Attempts", title_justify="left", box=None)
         for a in attempts:
             tried.add_row(str(a.number), a.executor, a.host or "—", (a.node_id or "—")[:12],
-                          a.gpus or "—", str(a.started_at)[:19], a.status or "running",
+                          a.gpus or "—", fmt_time(a.started_at), a.status or "running",
                           Text(a.reason or ""))  # Text: a reason is not markup
         return Group(table, Text(""), tried)
 
