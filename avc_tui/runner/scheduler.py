@@ -89,7 +89,14 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
             _ignore_sigterm()  # a second one must not cut the cleanup short
             for experiment_id in pending:  # first, so that a second Ctrl-C leaves nothing queued
                 registry.request_cancel(experiment_id)
-            for handle, _ in running.values():
+            for experiment_id, (handle, _) in running.items():
+                # Through the registry too: a worker sees it at its next heartbeat, on any host,
+                # even where the executor's own signal does not reach it (Ray's cancel of a
+                # running task is an interrupt of the task's Python, which a busy node delays).
+                try:
+                    registry.request_cancel(experiment_id)
+                except RegistryError:
+                    pass  # deleted meanwhile
                 handle.terminate()
             for experiment_id, (handle, _) in running.items():
                 schedule.exit_codes[experiment_id] = handle.wait()

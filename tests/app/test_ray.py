@@ -18,6 +18,7 @@ import pytest
 # CI installs Ray for these tests and sets AVC_REQUIRE_RAY: there a missing Ray fails them.
 ray = __import__("ray") if os.environ.get("AVC_REQUIRE_RAY") else pytest.importorskip("ray")
 
+from avc_tui import control  # noqa: E402
 from avc_tui.registry import Registry  # noqa: E402
 from avc_tui.runner.devices import Slot  # noqa: E402
 from avc_tui.runner.executor import Job  # noqa: E402
@@ -168,12 +169,12 @@ def _run_in_thread(registry: Registry, ids, executor, tmp_path: Path, **kwargs):
         result["schedule"] = run_all(registry, ids, Recording(), executor.slots(len(ids)),
                                      options=_options(tmp_path), poll_seconds=0.1, **kwargs)
 
-    thread = threading.Thread(target=drive)
+    thread = threading.Thread(target=drive, daemon=True)
     thread.start()
     return thread, result, submitted
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
+def _wait_for(predicate, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -188,8 +189,8 @@ def test_cancel_then_resume_keeps_the_history(local_ray, easy_dataset: Path, eas
         row = registry.create(easy_config(easy_dataset, epochs=30), runs_root=tmp_path / "runs")
         thread, result, handles = _run_in_thread(registry, [row.id], _cpu_executor(), tmp_path)
         _wait_for(lambda: registry.get(row.id).epoch >= 2)
-        handles[0].terminate()  # a graceful ray.cancel
-        thread.join(timeout=120)
+        control.cancel(registry, row.id)  # `avc cancel`: through the registry, on any node
+        thread.join(timeout=300)
         cancelled = registry.get(row.id)
         assert cancelled.status == "cancelled", cancelled.error
         assert (Path(cancelled.run_dir) / "checkpoint.pt").is_file()
@@ -258,9 +259,9 @@ def test_stopping_a_detached_driver_cancels_its_runs(local_ray, small_dataset: P
         driver = start_batch(registry.url, [r.id for r in rows], tmp_path / "batch.log",
                              options=_options(tmp_path),
                              execution=Execution("ray", address, 0, 1, 0))
-        _wait_for(lambda: sum(registry.get(r.id).epoch >= 1 for r in rows) == 2, 180)
+        _wait_for(lambda: sum(registry.get(r.id).epoch >= 1 for r in rows) == 2)
         driver.send_signal(signal.SIGTERM)
-        _wait_for(lambda: driver.poll() is not None, 120)
+        _wait_for(lambda: driver.poll() is not None)
         statuses = sorted(registry.get(r.id).status for r in rows)
         assert statuses == ["cancelled"] * 3, (tmp_path / "batch.log").read_text()
         started = [r for r in rows if registry.get(r.id).epoch >= 1]
