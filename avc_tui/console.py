@@ -50,16 +50,20 @@ class ProgressReporter:
     """An engine event callback that draws extraction and training progress with Rich.
 
     Use as a context manager around the engine call; ``quiet`` draws no bars and prints the
-    one-line summaries to stderr, so that stdout stays free for machine-readable output.
+    one-line summaries to stderr, so that stdout stays free for machine-readable output. Bars
+    are drawn only on a terminal (a log file or a pipe gets the summaries); ``summaries=False``
+    leaves those out too (the caller prints its own).
     """
 
-    def __init__(self, label: str = "", *, quiet: bool = False) -> None:
+    def __init__(self, label: str = "", *, quiet: bool = False, summaries: bool = True) -> None:
         self.label = label
         self.quiet = quiet
+        self.summaries = summaries
+        target = err_console if quiet else console
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=err_console if quiet else console, transient=True, disable=quiet,
+            console=target, transient=True, disable=quiet or not target.is_terminal,
         )
         self.extract_task: TaskID | None = None
         self.train_task: TaskID | None = None
@@ -86,7 +90,7 @@ class ProgressReporter:
             if self.extract_task is not None:
                 self.progress.remove_task(self.extract_task)
                 self.extract_task = None
-            if event.extracted or event.failed:
+            if (event.extracted or event.failed) and self.summaries:
                 rate = event.frames / event.seconds if event.seconds > 0 else 0.0
                 self.progress.console.print(
                     f"{prefix}features: {event.extracted} videos extracted, {event.cached} cached, "

@@ -34,8 +34,10 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
     data_dir = directory / "synthetic"
     spec = SyntheticSpec(videos_per_class=videos_per_class, seed=seed)
     summary = write_synthetic_dataset(data_dir, spec)
-    console.print(f"synthetic dataset: {len(summary.videos)} videos, {len(summary.classes)} "
-                  f"classes ({', '.join(summary.classes)}) in {data_dir}", highlight=False)
+    console.print(f"synthetic dataset: {len(summary.videos)} videos in {data_dir}",
+                  highlight=False)
+    console.print(f"{len(summary.classes)} classes: {', '.join(summary.classes)}",
+                  highlight=False)
     backbones = backbone_names(abdn_only=True)
     heads = head_names(abdn_only=True)
     cells: dict[tuple[str, str], float] = {}
@@ -50,7 +52,7 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
                 epochs=epochs, batch_size=batch_size, seed=seed, device=device,
                 name=f"demo {backbone} {head}", tags=("demo",)))
             [row] = control.register(registry, [config], runs_root=directory / "runs")
-            with ProgressReporter(f"{backbone} {head}") as reporter:
+            with ProgressReporter(f"{backbone} {head}", summaries=False) as reporter:
                 status = control.run_here(registry, row.id, callbacks=[reporter],
                                           options=control.WorkerOptions(workers,
                                                                         directory / "cache"))
@@ -64,9 +66,10 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
             test = result["test"]
             accuracy = test["top1"]
             cells[(BACKBONES[backbone].paper_name, head)] = accuracy
-            console.print(f"{backbone:>11} {head:<18} {100 * accuracy:5.1f}% test accuracy "
-                          f"({result['seconds']['extract']:.0f} s features, "
-                          f"{result['seconds']['train']:.0f} s training)", highlight=False)
+            # Under 80 columns: a terminal of that width never wraps it.
+            console.print(f"{backbone:>11} {head:<18} {100 * accuracy:5.1f}% test, "
+                          f"{result['seconds']['extract']:.0f} s features, "
+                          f"{result['seconds']['train']:.0f} s training", highlight=False)
             records.append({"id": row.id, "backbone": backbone, "head": head,
                             "input_size": size, "test_top1": accuracy, "test_top5": test["top5"],
                             "seconds": result["seconds"], "run_dir": row.run_dir})
@@ -75,11 +78,13 @@ def run_demo(directory: Path, *, videos_per_class: int = 15, input_size: int = 6
     rows = [BACKBONES[b].paper_name for b in backbones]
     chance = 1 / len(summary.classes)
     console.print(grid_table(
-        f"Test accuracy (%) on the synthetic dataset, {len(summary.classes)} classes "
-        f"(chance {100 * chance:.1f}%), random CNN weights", rows, heads, cells))
-    console.print(f"15 runs in {elapsed:.0f} s; run folders under {directory / 'runs'}; "
-                  f"registered in {registry.url.removeprefix('sqlite:///')} "
-                  "(`avc ls --tag demo`, `avc compare --tag demo`)", highlight=False)
+        f"Test accuracy (%), random CNN weights, {len(summary.classes)} classes: chance "
+        f"{100 * chance:.1f}%", rows, heads, cells))
+    console.print(f"15 runs in {elapsed:.0f} s; run folders under {directory / 'runs'}",
+                  highlight=False)
+    console.print(f"registry: {registry.url.removeprefix('sqlite:///')}", highlight=False)
+    console.print("see them again with `avc ls --tag demo` and `avc compare --tag demo`",
+                  highlight=False)
     (directory / "results.md").write_text(markdown_grid(rows, heads, cells) + "\n")
     (directory / "results.json").write_text(json.dumps(
         {"seconds": elapsed, "chance": chance, "runs": records}, indent=2))

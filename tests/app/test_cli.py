@@ -179,8 +179,12 @@ def test_unreadable_videos_stop_the_run_unless_skipped(easy_dataset: Path, tmp_p
 
 def test_demo_runs_the_whole_grid(tmp_path: Path) -> None:
     result = avc("demo", "--dir", tmp_path, "--videos-per-class", "2", "--epochs", "1",
-                 "--input-size", "32", "--workers", "0")
+                 "--input-size", "32", "--workers", "0", env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), "an 80-column terminal wraps nothing"
+    assert "" not in lines, "no progress bars, nor their blank lines, in a pipe"
+    assert sum("% test, " in line for line in lines) == 15
     runs = json.loads((tmp_path / "results.json").read_text())["runs"]
     assert len(runs) == 15
     assert {r["backbone"] for r in runs} == {"vgg16", "vgg19", "inceptionv3", "resnet50",
