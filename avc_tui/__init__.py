@@ -4,3 +4,8 @@ registry (``registry``) and the executors that turn registered runs into process
 
 It drives the engine in :mod:`core` through its Python API and event callbacks.
 """
+
+import logging
+
+# Log lines go where avc_tui.logs.configure sends them (-v, a worker's log file), else nowhere.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import multiprocessing
 import os
 import time
@@ -50,6 +51,8 @@ from core.events import EventCallback, ExtractionFinished, ExtractionStarted, Vi
 from core.lifeline import exit_with
 from core.sampling import Sampling
 from core.video import check_opens, sample_frames
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 
@@ -373,6 +376,8 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 seen.add(digest)
                 todo.append(path)
         emit(callbacks, ExtractionStarted(spec.backbone, len(paths), report.cached))
+        log.info("extracting %d of %d videos with %s at %d px (%d cached)", len(todo),
+                 len(paths), spec.backbone, spec.input_size, report.cached)
         done = report.cached
         if todo:
             dev = resolve_device(device)
@@ -394,6 +399,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 path = todo[index]
                 if error is not None:
                     report.failed[path] = error
+                    log.warning("unreadable: %s", error)
                     done += 1
                     emit(callbacks, VideoExtracted(done, len(paths), str(path), 0, False, error))
                 else:
@@ -426,6 +432,8 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
     for path in report.failed:
         report.hashes.pop(path, None)
     report.seconds = time.perf_counter() - start
+    log.info("%s: %d extracted, %d cached, %d unreadable in %.1f s", spec.backbone,
+             report.extracted, report.cached, len(report.failed), report.seconds)
     emit(callbacks, ExtractionFinished(spec.backbone, len(paths), report.extracted, report.cached,
                                        len(report.failed), report.frames, report.seconds))
     return report

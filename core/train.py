@@ -17,6 +17,7 @@ cleanly when ``should_stop()`` turns true, and reports through event callbacks.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +46,8 @@ from core.presets import Preset
 from core.run_folder import RunFolder
 from core.sequences import SequenceSet
 from core.tasks import task_for
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -216,7 +219,11 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
         # on resume (its stale points are dropped then) instead of losing its points for good.
         emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
                                       is_best=improved))
+        log.info("epoch %d/%d: %s", epoch, settings.epochs,
+                 ", ".join(f"{k} {v:.4g}" for k, v in record.items()
+                           if isinstance(v, float) and k != "epoch"))
         save_checkpoint(latest, payload)
+        log.debug("checkpoint %s", latest)
         if improved and preset.selection == "best":
             save_checkpoint(best_path, payload)
         _append_history(metrics_log, record)

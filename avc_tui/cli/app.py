@@ -8,9 +8,10 @@ The command modules hold plain functions; none of them imports this module.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -18,6 +19,8 @@ from typer.core import TyperCommand, TyperGroup
 from avc_tui.cli import browse, catalog, data, demo, launch, lifecycle, predict
 from avc_tui.cli.options import Db
 from avc_tui.console import console, print_error
+from avc_tui.logs import ENV as LOG_ENV
+from avc_tui.logs import configure, level_name
 from core.errors import AvcError, resource_error
 
 HELP = "Attention-based video classification: reproduce ABDN and friends, run and compare them."
@@ -87,11 +90,24 @@ def _print_version(value: bool) -> None:
 def root(context: typer.Context, version: Annotated[bool, typer.Option(
         "--version", is_eager=True, callback=_print_version,
         help="Print the versions of avc, PyTorch, the decoders and their FFmpeg libraries and "
-             "CUDA, then exit.")] = False) -> None:
+             "CUDA, then exit.")] = False,
+        verbose: Annotated[int, typer.Option(
+            "--verbose", "-v", count=True,
+            help="Log what the engine and the runner do to stderr, timestamped: -v info, -vv "
+                 "debug (the processes started from here log so too).")] = 0,
+        log_level: Annotated[Optional[str], typer.Option(
+            help="Log from this level: debug, info, warning or error (overrides -v; "
+                 "$AVC_LOG_LEVEL too).")] = None) -> None:
     """Attention-based video classification: reproduce ABDN and friends, run and compare them.
 
     Without a command: the terminal UI in a terminal, this help otherwise.
     """
+    try:
+        level = level_name(verbose, log_level)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--log-level") from None
+    if level is not None or os.environ.get(LOG_ENV):
+        configure(level)
     if context.invoked_subcommand is not None:
         return
     if sys.stdin.isatty() and sys.stdout.isatty():

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from avc_tui.formatting import stored_error
+from avc_tui.logs import configure
 from avc_tui.registry import Registry, Status
 from avc_tui.runner.execution import Execution
 from avc_tui.runner.executor import WorkerOptions
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     WorkerOptions.add_arguments(parser)
     Execution.add_arguments(parser)
     args = parser.parse_args(argv)
+    configure(default="info", to_stdout=True)  # the batch log, timestamped
     options = WorkerOptions.from_arguments(args).args()
     execution = Execution.from_arguments(args)
     with Registry(args.db) as registry:

@@ -18,6 +18,7 @@ runs itself, resuming them from their last checkpoint and recording each attempt
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ from avc_tui.runner.devices import Slot
 from avc_tui.runner.executor import Job
 from core.errors import AvcError, ConfigError
 
+log = logging.getLogger(__name__)
 INSTALL_HINT = "install Ray with: pip install -e '.[ray]' (or pip install 'ray[default]>=2.9')"
 TASK_POLL_SECONDS = 0.2
 # How a task ends when it is cancelled before it starts its worker (130, like a cancelled run).
@@ -231,6 +233,7 @@ class RayExecutor:
                 num_cpus=self.cpus_per_job, num_gpus=1 if self.gpus_per_job > 0 else 0,
                 max_retries=0, name=f"avc-extract-{key[:12]}").remote(task, None)
             self._extractions[key] = self._settled.remote([extraction])
+            log.info("extraction task %s started; its jobs wait for it", key[:12])
         return self._extractions[key]
 
 

@@ -7,6 +7,7 @@ once however the jobs interleave.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -22,6 +23,7 @@ from core.config import features_key
 from core.run_folder import RunFolder
 
 POLL_SECONDS = 0.5
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,6 +70,8 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                               resume=experiment_id in resuming, options=list(options),
                               features=features_key(row.config))
                     running[experiment_id] = (executor.submit(job), slot)
+                    log.info("experiment %d started on %s%s", experiment_id, slot.name,
+                             " (resuming)" if job.resume else "")
                 for experiment_id, (handle, slot) in list(running.items()):
                     code = handle.poll()
                     if code is not None:
@@ -75,8 +79,12 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                         del running[experiment_id]
                         free.append(slot)
                         status = _settle(registry, experiment_id, code, handle.ended())
+                        log.info("experiment %d ended %s (exit status %s)", experiment_id,
+                                 status or "elsewhere", code)
                         tries = schedule.retried.get(experiment_id, 0)
                         if status == Status.LOST and tries < retries:
+                            log.warning("experiment %d was lost: retry %d of %d, from its last "
+                                        "checkpoint", experiment_id, tries + 1, retries)
                             schedule.retried[experiment_id] = tries + 1
                             resuming.add(experiment_id)
                             pending.append(experiment_id)

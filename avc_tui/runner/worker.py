@@ -15,16 +15,19 @@ so that a worker never outlives a task that was killed or a node that died).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 from avc_tui.formatting import stored_error
+from avc_tui.logs import configure
 from avc_tui.registry import Placement, Registry, Status
 from avc_tui.runner.executor import EXIT_TAKEN, WorkerOptions
 from core.errors import AvcError
 from core.lifeline import exit_with
 
+log = logging.getLogger(__name__)
 EXIT_CODES = {Status.FINISHED: 0, Status.FAILED: 1, Status.CANCELLED: 130}
 SHARED_STORAGE_HINT = ("put the run folders ($AVC_RUNS_DIR) and the feature cache (--cache-dir) "
                        "on storage every node sees")
@@ -50,16 +53,16 @@ def extract_only(registry: Registry, experiment_id: int, options: WorkerOptions,
     try:
         dataset = open_dataset(config)
         if dataset.load_features is not None:
-            print(f"[avc] {config.data.layout} comes with its features: nothing to extract")
+            log.info("%s comes with its features: nothing to extract", config.data.layout)
             return 0
         report = prepare_features(config, dataset,
                                   cache=FeatureCache(options.cache_dir or default_cache_dir()),
                                   num_workers=options.workers, skip_unreadable=True)
     except AvcError as error:
-        print(f"[avc] extraction failed: {error}")
+        log.warning("extraction failed: %s", error)
         return 1
-    print(f"[avc] extraction for {config.features.backbone}: {report.extracted} extracted, "
-          f"{report.cached} already cached, {len(report.failed)} unreadable", flush=True)
+    log.info("extraction for %s: %d extracted, %d already cached, %d unreadable",
+             config.features.backbone, report.extracted, report.cached, len(report.failed))
     return 0
 
 
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extract-only", action="store_true")
     WorkerOptions.add_arguments(parser)
     args = parser.parse_args(argv)
+    configure(default="info", to_stdout=True)  # the worker's log file, timestamped
     if os.environ.get("AVC_EXIT_WITH"):
         exit_with(int(os.environ["AVC_EXIT_WITH"]))
     options = WorkerOptions.from_arguments(args)

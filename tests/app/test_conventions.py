@@ -115,3 +115,52 @@ def test_times_read_as_people_read_them(monkeypatch: pytest.MonkeyPatch) -> None
             for s in (0, 59, 60, 3599, 3600, 47 * 3600, 2 * 86400, 27 * 86400, 40 * 86400)]
     assert ages == ["0 s ago", "59 s ago", "1 min ago", "59 min ago", "1 h ago", "47 h ago",
                     "2 d ago", "27 d ago", "2026-10-26"]
+
+
+@pytest.fixture
+def logs_reset(monkeypatch: pytest.MonkeyPatch):
+    from avc_tui import logs
+
+    monkeypatch.delenv(logs.ENV, raising=False)
+    yield
+    logs.reset()
+
+
+def test_verbose_logs_timestamped_lines_to_stderr(logs_reset, small_dataset: Path,
+                                                  tmp_path: Path) -> None:
+    import re
+
+    fast = ["extract", str(small_dataset), "-b", "tinycnn", "--weights", "none", "--input-size",
+            "40", "--workers", "0", "--cache-dir", str(tmp_path / "cache")]
+    quiet = CliRunner().invoke(app, fast)
+    assert quiet.exit_code == 0 and "core.features" not in quiet.stderr
+    loud = CliRunner().invoke(app, ["-v", *fast[:-1], str(tmp_path / "cache2")])
+    assert loud.exit_code == 0, loud.output
+    lines = [line for line in loud.stderr.splitlines() if "core.features" in line]
+    assert len(lines) == 2
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO +core\.features: ", line)
+               for line in lines)
+    assert "extracting 8 of 8 videos with tinycnn at 40 px" in lines[0]
+    bad = CliRunner().invoke(app, ["--log-level", "loud", "ls"])
+    assert bad.exit_code == 2 and "unknown log level 'loud'" in bad.output
+
+
+def test_a_worker_s_log_file_has_timestamped_lines(logs_reset, small_dataset: Path,
+                                                   easy_config, tmp_path: Path) -> None:
+    import re
+
+    from avc_tui.runner.devices import Slot
+    from avc_tui.runner.executor import Job, LocalExecutor
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = registry.create(easy_config(small_dataset, epochs=2), runs_root=tmp_path / "runs")
+        log = Path(row.run_dir) / "worker.log"
+        handle = LocalExecutor().submit(Job(
+            row.id, registry.url, Slot("cpu", "cpu", {"CUDA_VISIBLE_DEVICES": ""}), log,
+            options=["--workers", "0", "--cache-dir", str(tmp_path / "cache")]))
+        assert handle.wait(timeout=300) == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO +"
+    assert any(re.match(stamp + r"core\.features: extracting 8 of 8 videos", line)
+               for line in lines), lines
+    assert any(re.match(stamp + r"core\.train: epoch 2/2: ", line) for line in lines), lines
