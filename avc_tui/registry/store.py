@@ -607,6 +607,15 @@ class Registry:
                                   .where(PredictionRecord.experiment_id == experiment_id)
                                   .order_by(PredictionRecord.id)))
 
+    def recent_videos(self, limit: int = 10) -> list[str]:
+        """The videos predicted on most recently (with any experiment), newest first, each
+        once."""
+        newest = func.max(PredictionRecord.id).label("newest")
+        query = (select(PredictionRecord.video, newest).group_by(PredictionRecord.video)
+                 .order_by(newest.desc()).limit(limit))
+        with self.session() as s:
+            return [video for video, _ in s.execute(query)]
+
     def active(self) -> list[Experiment]:
         with self.session() as s:
             return list(s.scalars(select(Experiment).where(Experiment.status.in_(ACTIVE))))

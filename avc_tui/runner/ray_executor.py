@@ -79,8 +79,8 @@ def run_task(job: Job, after: object = None) -> int:
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not pick a GPU by itself
     process = None
     try:
-        with open(job.log, "ab") as log:
-            process = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=log,
+        with open(job.log, "ab") as out:
+            process = subprocess.Popen(job.command(), stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, env=env)
         # Short sleeps, never one long blocking wait: a non-forced cancel lands between them.
         while (code := process.poll()) is None:
@@ -227,8 +227,8 @@ class RayExecutor:
         (decoding and the CNN are the heavy part)."""
         key = job.features
         if key not in self._extractions:
-            log = job.log.parent.parent / f"extract-{key[:12]}.log"
-            task = replace(job, log=log, extract_only=True, resume=False)
+            log_file = job.log.parent.parent / f"extract-{key[:12]}.log"
+            task = replace(job, log=log_file, extract_only=True, resume=False)
             extraction = self._task.options(
                 num_cpus=self.cpus_per_job, num_gpus=1 if self.gpus_per_job > 0 else 0,
                 max_retries=0, name=f"avc-extract-{key[:12]}").remote(task, None)

@@ -69,7 +69,16 @@ def run_all(registry: Registry, experiment_ids: Sequence[int], executor: Executo
                     job = Job(experiment_id, registry.url, slot, RunFolder(row.run_dir).log,
                               resume=experiment_id in resuming, options=list(options),
                               features=features_key(row.config))
-                    running[experiment_id] = (executor.submit(job), slot)
+                    try:
+                        handle = executor.submit(job)
+                    except Exception as error:  # noqa: BLE001 - this run fails, not the batch
+                        log.exception("experiment %d could not be started", experiment_id)
+                        free.append(slot)
+                        registry.finish(experiment_id, Status.FAILED,
+                                        error=f"its executor could not start it: {error}")
+                        schedule.exit_codes[experiment_id] = 1
+                        continue
+                    running[experiment_id] = (handle, slot)
                     log.info("experiment %d started on %s%s", experiment_id, slot.name,
                              " (resuming)" if job.resume else "")
                 for experiment_id, (handle, slot) in list(running.items()):

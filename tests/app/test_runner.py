@@ -201,3 +201,21 @@ def test_a_lost_run_is_retried_from_its_checkpoint(easy_dataset: Path, easy_conf
         assert first.ended_at <= second.started_at
         val_acc = [p.epoch for p in registry.points(row.id, key="acc") if p.split == "val"]
         assert sorted(val_acc) == list(range(1, 31)), "resumed: every epoch once"
+
+
+def test_a_job_its_executor_cannot_start_fails_alone(tmp_path: Path, easy_config,
+                                                     easy_dataset: Path) -> None:
+    class Refusing:
+        name = "refusing"
+
+        def submit(self, job):
+            raise OSError("no such device")
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        rows = [_register(registry, easy_config, easy_dataset, tmp_path) for _ in range(2)]
+        schedule = run_all(registry, [r.id for r in rows], Refusing(), [CPU], poll_seconds=0)
+        assert schedule.exit_codes == {r.id: 1 for r in rows}
+        for row in rows:
+            failed = registry.get(row.id)
+            assert failed.status == "failed"
+            assert failed.error == "its executor could not start it: no such device"

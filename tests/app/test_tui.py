@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, DirectoryTree, Static
 
 from avc_tui.registry import Registry
 from avc_tui.runner.executor import Job, LocalExecutor
@@ -185,6 +185,20 @@ def test_predict_screen(registry_with_runs: str, easy_dataset: Path) -> None:
                        "the prediction", timeout=60)
         assert text(screen.query_one("#predict-error")).strip() == ""
         assert app.registry.predictions(1)
+        frames = screen.query_one("#frames")
+        await wait_for(pilot, lambda: frames.display and "▀" in text(frames), "the frames")
+        assert "most-attended frames" in text(frames) and "weight" in text(frames)
+        recent = screen.query_one("#recent")
+        await wait_for(pilot, lambda: str(video) in [v for _, v in recent._options],
+                       "the video among the recent ones")
+        # The tree shows folders and videos only, and a file picked there is the video.
+        tree = screen.query_one("#tree")
+        hidden, notes = video.parent / ".cache", video.with_suffix(".txt")
+        assert list(tree.filter_paths([video, notes, video.parent, hidden])) == [
+            video, video.parent]
+        screen.query_one("#video").value = ""
+        tree.post_message(DirectoryTree.FileSelected(tree.root, video))
+        await wait_for(pilot, lambda: screen.query_one("#video").value == str(video))
 
     run(scenario, registry_with_runs)
 

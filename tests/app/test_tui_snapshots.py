@@ -136,12 +136,48 @@ def test_launch_screen(snap_compare, fixed_registry: str) -> None:
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=launch)
 
 
-def test_predict_screen(snap_compare, fixed_registry: str) -> None:
+def test_predict_screen(snap_compare, fixed_registry: str, tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The file tree shows the working folder: a fixed one, with videos and other files.
+    folder = tmp_path / "clips"
+    for name in ("archery/a1.mp4", "archery/notes.txt", "bowling/b1.avi", "readme.md"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"")
+    monkeypatch.chdir(folder)
+
     async def predict(pilot) -> None:
         await _loaded(pilot)
         await pilot.press("p")
         await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "PredictScreen",
                        "the predict screen")
+        tree = pilot.app.screen.query_one("#tree")
+        await wait_for(pilot, lambda: len(tree.root.children) == 2, "the folder's tree")
         await _still(pilot)
 
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=predict)
+
+
+def _frames() -> "np.ndarray":
+    """Four 48 × 64 test pictures: colour ramps, a disc, stripes and a checkerboard."""
+    import numpy as np
+
+    y, x = np.mgrid[0:48, 0:64]
+    ramp = np.stack([x * 4, y * 5, 255 - x * 4], -1)
+    disc = np.where(((x - 32) ** 2 + (y - 24) ** 2 < 300)[..., None], [250, 200, 40], [20, 30, 90])
+    stripes = np.stack([(x // 8 % 2) * 230, (y // 6 % 2) * 180, np.full_like(x, 60)], -1)
+    checks = ((x // 16 + y // 12) % 2)[..., None] * np.array([240, 240, 240])
+    return np.stack([ramp, disc, stripes, checks]).clip(0, 255).astype(np.uint8)
+
+
+def test_half_block_thumbnails(snap_compare) -> None:
+    """The most-attended frames as the predict screen shows them (any terminal: half blocks)."""
+    from textual.app import App
+    from textual.widgets import Static
+
+    from avc_tui.tui.widgets.thumbnails import thumbnail_strip
+
+    class Strip(App):
+        def compose(self):
+            yield Static(thumbnail_strip(_frames(), [0.0, 1.0, 2.0, 3.0], [0.1, 0.5, 0.15, 0.25]))
+
+    assert snap_compare(Strip(), terminal_size=(90, 14))

@@ -19,10 +19,15 @@ async def wait_for(pilot, predicate: Callable[[], object], what: str = "the UI",
         await pilot.pause(STEP)
 
 
+# Workers that wait for work as long as their widget lives: DirectoryTree's loading queue.
+LIFELONG = frozenset({"_loader"})
+
+
 async def wait_until_still(pilot, timeout: float = TIMEOUT, quiet: float = 0.2) -> None:
     """Pause until the workers are done and the screen has not changed for ``quiet`` seconds:
     a snapshot then shows the same thing however loaded the machine is."""
-    await wait_for(pilot, lambda: all(w.is_finished for w in pilot.app.workers),
+    await wait_for(pilot, lambda: all(w.is_finished or w.group in LIFELONG
+                                      for w in pilot.app.workers),
                    "the screen's workers", timeout)
     deadline = time.monotonic() + timeout
     last, still_since = None, time.monotonic()
