@@ -79,8 +79,8 @@ def tui(db: Db = None) -> None:
     AvcApp(db).run()
 
 
-def _print_version(value: bool) -> None:
-    if value:
+def _print_version(context: typer.Context, value: bool) -> None:
+    if value and not context.resilient_parsing:  # not while the shell completes a line
         from avc_tui.versions import version_lines
 
         typer.echo("\n".join(version_lines()))

@@ -30,9 +30,9 @@ def heads(incomplete: str) -> list[tuple[str, str]]:
 
 
 def layouts(incomplete: str) -> list[tuple[str, str]]:
-    from avc_tui.cli.options import LAYOUT_NAMES
+    from core.data import layout_names
 
-    return _matching(incomplete, ((n, "") for n in LAYOUT_NAMES))
+    return _matching(incomplete, ((n, "") for n in layout_names()))
 
 
 def presets(incomplete: str) -> list[tuple[str, str]]:
@@ -44,13 +44,15 @@ def presets(incomplete: str) -> list[tuple[str, str]]:
 
 def experiment_ids(ctx: Any, incomplete: str) -> list[tuple[str, str]]:
     """The registry's experiments, newest first, with their names and status."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from avc_tui.registry import Registry, RegistryError
 
     try:
         with Registry(ctx.params.get("db"), create=False) as registry:
             rows = registry.list(sort="id", descending=True, light=True, limit=200)
-    except (RegistryError, OSError):
-        return []
+    except (RegistryError, OSError, SQLAlchemyError):
+        return []  # no registry there, or not a usable one: nothing to offer
     return [(str(r.id), f"{r.name} ({r.status})") for r in rows
             if str(r.id).startswith(incomplete)]
 

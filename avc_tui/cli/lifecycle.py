@@ -96,12 +96,19 @@ def resume(
             batch = control.prepare_batch(registry.url, count, jobs=jobs, execution=execution)
         if group is not None:
             ids = control.requeue_group(registry, group)
-            console.print(f"group {group}: resuming experiments {', '.join(map(str, ids))}",
-                          highlight=False)
+            if not as_json:
+                console.print(f"group {group}: resuming experiments {', '.join(map(str, ids))}",
+                              highlight=False)
             if detach:
-                log = control.start_batch_background(registry, ids, jobs=jobs, options=options,
-                                                     resume=True, execution=execution).log
-                console.print(f"running in the background; log: {log}", highlight=False)
+                started = control.start_batch_background(registry, ids, jobs=jobs,
+                                                         options=options, resume=True,
+                                                         execution=execution)
+                if as_json:
+                    typer.echo(json.dumps({"group": group, "ids": ids, "pid": started.pid,
+                                           "log": str(started.log)}, indent=2))
+                    return
+                console.print(f"running in the background; log: {started.log}",
+                              highlight=False)
                 return
             run_batch_in_foreground(registry, ids, batch, options=options, resume=True,
                                     as_json=as_json)

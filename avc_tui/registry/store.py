@@ -567,10 +567,12 @@ class Registry:
         return values
 
     def drop_points_after(self, experiment_id: int, epoch: int) -> int:
-        """Forget points of epochs after ``epoch`` (a resumed run repeats them)."""
+        """Forget points of epochs after ``epoch`` (a resumed run repeats them); the system
+        figures stay (they happened, on the earlier attempt's clock)."""
         with self.session() as s, s.begin():
             result = s.execute(delete(MetricPoint).where(MetricPoint.experiment_id == experiment_id,
-                                                         MetricPoint.epoch > epoch))
+                                                         MetricPoint.epoch > epoch,
+                                                         MetricPoint.split != "system"))
             return int(result.rowcount or 0)
 
     # --- artifacts and predictions ----------------------------------------------------------

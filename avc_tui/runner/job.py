@@ -8,6 +8,7 @@ error (the whole traceback for an unexpected one).
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from avc_tui.formatting import stored_error
-from avc_tui.registry import Placement, Registry, Status
+from avc_tui.registry import Placement, Registry, Status, now
 from avc_tui.runner.recorder import RegistryRecorder
 from avc_tui.runner.system import SystemSampler, device_for
 from avc_tui.versions import package_versions
@@ -29,6 +30,9 @@ from core.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from core.data import Dataset
+
+log = logging.getLogger(__name__)
+
 
 def git_revision() -> str | None:
     """The avc checkout's commit, when avc runs from a git checkout."""
@@ -87,6 +91,9 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
                                      git_revision=git_revision(), placement=placement):
             return registry.get(experiment_id).status  # cancelled (or taken) while it waited
         recorder.sampler = _sampler(config.train.device)
+        started = registry.get(experiment_id).started_at  # the first attempt's start
+        if started is not None:  # system figures count seconds from there, over attempts
+            recorder.since(max(0.0, (now() - started).total_seconds()))
         with recorder:
             result = run_experiment(config, run_dir=row.run_dir, cache_dir=cache_dir,
                                     callbacks=[recorder, *callbacks], should_stop=stop,
@@ -95,16 +102,20 @@ def execute(registry: Registry, experiment_id: int, *, resume: bool = False,
         _record_artifacts(registry, experiment_id, RunFolder(row.run_dir))
         if result.cancelled:
             registry.finish(experiment_id, Status.CANCELLED)
+            log.info("experiment %d cancelled after epoch %d", experiment_id, result.epochs_run)
             return Status.CANCELLED
         registry.finish(experiment_id, Status.FINISHED, result=_summary(result))
+        log.info("experiment %d finished", experiment_id)
         return Status.FINISHED
     except AvcError as error:
         registry.finish(experiment_id, Status.FAILED, error=stored_error(error))
+        log.error("experiment %d failed: %s", experiment_id, error.message)
         return Status.FAILED
     except Exception as exc:  # noqa: BLE001 - an unexpected failure is stored with its traceback
         known = resource_error(exc)
         registry.finish(experiment_id, Status.FAILED,
                         error=stored_error(known) if known else traceback.format_exc())
+        log.exception("experiment %d failed", experiment_id)
         return Status.FAILED
     finally:
         for signum, handler in previous.items():

@@ -77,6 +77,7 @@ class RegistryRecorder:
         self.sampler, self.sample_seconds = sampler, sample_seconds
         self._started = time.monotonic()
         self._stop_sampling = threading.Event()
+        self._flushing = threading.Lock()
         self._sampling = threading.Thread(target=self._sample_every, daemon=True,
                                           name="avc-system")
 
@@ -89,7 +90,8 @@ class RegistryRecorder:
     def __exit__(self, *exc) -> None:
         self._stop_sampling.set()
         if self.sampler is not None:
-            self._sampling.join(timeout=self.sample_seconds + 1)
+            if self._sampling.is_alive():
+                self._sampling.join()  # its flush ends before the last one starts
             self._sample()  # the last figures: a short run has at least these
         try:  # beating on while the last points wait for a locked registry
             self.flush(patience=FINAL_FLUSH_PATIENCE)
@@ -138,6 +140,10 @@ class RegistryRecorder:
         them now (another process holds SQLite's write lock past its busy timeout, a server
         that does not answer) keeps them buffered for the next flush rather than failing the
         run; with ``patience`` it retries for that many seconds, then raises."""
+        with self._flushing:  # one flush at a time (the engine's thread, the sampling thread)
+            self._flush(patience)
+
+    def _flush(self, patience: float) -> None:
         with self._lock:
             points, self._buffer = self._buffer, []
             self._last_flush = time.monotonic()
@@ -159,6 +165,11 @@ class RegistryRecorder:
                 self.cancel_requested = True
         except OperationalError:
             pass  # the heartbeat thread beats again in a few seconds
+
+    def since(self, seconds: float) -> None:
+        """Count the system figures' seconds as if the run had started ``seconds`` ago (a
+        resumed run goes on from its first attempt's start)."""
+        self._started = time.monotonic() - seconds
 
     def _sample(self) -> None:
         try:

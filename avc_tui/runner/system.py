@@ -57,17 +57,32 @@ class SystemSampler:
 
 
 def device_for(device: str) -> str | None:
-    """The physical GPU that a worker on ``device`` uses, as NVML names it (an index or a UUID):
-    the first of ``CUDA_VISIBLE_DEVICES`` when set, else the index in ``cuda:N``; None on the
-    CPU."""
+    """The physical GPU that a worker on ``device`` uses, as NVML names it: its UUID as
+    PyTorch reports it (NVML numbers devices in PCI order, CUDA fastest first), else the
+    entry of ``CUDA_VISIBLE_DEVICES`` or the index in ``cuda:N``; None on the CPU."""
     if not device.startswith("cuda"):
         return None
     index = int(device.split(":", 1)[1]) if ":" in device else 0
+    uuid = _torch_uuid(index)
+    if uuid is not None:
+        return uuid
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
                if v.strip()]
     if os.environ.get("CUDA_VISIBLE_DEVICES") is None:
         return str(index)
     return visible[index] if index < len(visible) else None
+
+
+def _torch_uuid(index: int) -> str | None:
+    """``GPU-…``: the UUID of PyTorch's device ``index``, when PyTorch sees a GPU."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+        return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
+    except Exception:  # noqa: BLE001 - an older PyTorch, a device that went away
+        return None
 
 
 def _nvml_device(gpu: str) -> tuple[Any, Any] | None:
@@ -84,13 +99,21 @@ def _nvml_device(gpu: str) -> tuple[Any, Any] | None:
 
 
 def _gpu_values(nvml: Any, handle: Any) -> dict[str, float]:
-    try:
-        return {GPU_UTIL: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                GPU_MEMORY: nvml.nvmlDeviceGetMemoryInfo(handle).used / MB,
-                GPU_TEMPERATURE: float(nvml.nvmlDeviceGetTemperature(
-                    handle, nvml.NVML_TEMPERATURE_GPU))}
-    except Exception:  # noqa: BLE001 - a device that stopped answering: no figures this time
-        return {}
+    """The figures the device gives: one it does not (utilisation of a MIG slice, the
+    temperature of a virtual GPU) is left out, not the others."""
+    readers = {
+        GPU_UTIL: lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu),
+        GPU_MEMORY: lambda: nvml.nvmlDeviceGetMemoryInfo(handle).used / MB,
+        GPU_TEMPERATURE: lambda: float(nvml.nvmlDeviceGetTemperature(
+            handle, nvml.NVML_TEMPERATURE_GPU)),
+    }
+    values = {}
+    for key, read in readers.items():
+        try:
+            values[key] = read()
+        except Exception:  # noqa: BLE001 - not supported here, or stopped answering
+            continue
+    return values
 
 
 def summarize(points: Any) -> dict[str, dict[str, float]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from avc_tui import logs
 from avc_tui.cli import app
 from avc_tui.control import Execution
 from avc_tui.registry import Placement, Registry
@@ -84,7 +85,10 @@ def test_a_worker_that_cannot_see_its_run_folder_fails_clearly(easy_dataset: Pat
                                                                tmp_path: Path) -> None:
     with Registry(str(tmp_path / "r.db")) as registry:
         row = registry.create(easy_config(easy_dataset), run_dir=tmp_path / "elsewhere" / "run")
-        assert worker.main([str(row.id), "--db", registry.url]) == 1
+        try:
+            assert worker.main([str(row.id), "--db", registry.url]) == 1
+        finally:
+            logs.reset()  # the worker sent log lines to this process's stdout
         failed = registry.get(row.id)
         assert failed.status == "failed"
         message, hint = failed.error.splitlines()

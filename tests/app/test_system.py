@@ -135,3 +135,26 @@ def test_the_dashboard_shows_a_running_run_s_use(tmp_path: Path, easy_config,
         rows = {r.id: r for r in load_snapshot(registry).rows}
     assert rows[running.id].use_text == "CPU 95% 1.5 GB"
     assert rows[done.id].use_text == "", "only running runs"
+
+
+def test_a_resumed_run_counts_on_from_its_first_start(tmp_path: Path, easy_config,
+                                                      small_dataset: Path) -> None:
+    from avc_tui.registry import Point, now
+    from avc_tui.runner.recorder import RegistryRecorder
+
+    class Fixed:
+        def sample(self) -> dict[str, float]:
+            return {system.CPU: 50.0, system.RSS: 100.0}
+
+    with Registry(str(tmp_path / "r.db")) as registry:
+        row = registry.create(easy_config(small_dataset), runs_root=tmp_path / "runs")
+        registry.add_points(row.id, [Point(12, 3, "system", system.CPU, 80.0, now()),
+                                     Point(12, 3, "val", "acc", 0.5, now())])
+        assert registry.drop_points_after(row.id, 1) == 1, "a resume drops the epoch's metrics"
+        recorder = RegistryRecorder(registry, row.id, sampler=Fixed(), sample_seconds=60)
+        recorder.since(100.0)
+        with recorder:
+            pass  # the last sample, at the end
+        steps = [p.step for p in registry.points(row.id, keys=[system.CPU])]
+    assert steps[0] == 12, "the first attempt's figures stay"
+    assert steps[1] >= 100, "the second attempt's go on from the first start"

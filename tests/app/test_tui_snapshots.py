@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from avc_tui.registry import Point, Registry
@@ -157,10 +158,8 @@ def test_predict_screen(snap_compare, fixed_registry: str, tmp_path: Path,
     assert snap_compare(_app(fixed_registry), terminal_size=SIZE, run_before=predict)
 
 
-def _frames() -> "np.ndarray":
+def _frames() -> np.ndarray:
     """Four 48 × 64 test pictures: colour ramps, a disc, stripes and a checkerboard."""
-    import numpy as np
-
     y, x = np.mgrid[0:48, 0:64]
     ramp = np.stack([x * 4, y * 5, 255 - x * 4], -1)
     disc = np.where(((x - 32) ** 2 + (y - 24) ** 2 < 300)[..., None], [250, 200, 40], [20, 30, 90])

@@ -30,9 +30,9 @@ from avc_tui.prediction_view import prediction_renderables
 from avc_tui.tui.widgets.thumbnails import thumbnail_strip
 from core.errors import AvcError
 
-# What the tree offers: the containers avc decodes (and YouTube-8M's records).
+# What the tree offers: the containers avc decodes (YouTube-8M's records go to `avc predict`).
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v",
-                            ".flv", ".wmv", ".3gp", ".ogv", ".tfrecord"})
+                            ".flv", ".wmv", ".3gp", ".ogv"})
 RECENT = 10
 
 
@@ -74,7 +74,10 @@ class PredictScreen(Screen):
 
     @work(thread=True, exit_on_error=False)
     def load_recent(self) -> None:
-        videos = self.app.registry.recent_videos(RECENT)
+        # Video files that are still there: not a YouTube-8M record (file#id), nor a path
+        # typed relative to another folder.
+        videos = [v for v in self.app.registry.recent_videos(4 * RECENT)
+                  if "#" not in v and Path(v).is_absolute() and Path(v).is_file()][:RECENT]
         self.app.call_from_thread(self._fill_recent, videos)
 
     def _fill_recent(self, videos: list[str]) -> None:
@@ -114,7 +117,7 @@ class PredictScreen(Screen):
             key = str(checkpoint)
             if key not in self.predictors:
                 self.predictors[key] = Predictor(checkpoint)
-            prediction = self.predictors[key].predict(Path(video).expanduser(),
+            prediction = self.predictors[key].predict(Path(video).expanduser().resolve(),
                                                       keep_frames=True)
             self.app.registry.add_prediction(experiment_id, prediction.to_dict())
         except AvcError as failure:
