@@ -5,11 +5,11 @@ it for these tests alone: `pip install -e '.[ray]'`)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from avc_tui.runner.executor import Job  # noqa: E402
 from avc_tui.runner.ray_executor import RayExecutor  # noqa: E402
 from avc_tui.runner.scheduler import run_all  # noqa: E402
 from core.config import features_key  # noqa: E402
+from tests.app.waiting import wait_until  # noqa: E402
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -174,13 +175,7 @@ def _run_in_thread(registry: Registry, ids, executor, tmp_path: Path, **kwargs):
     return thread, result, submitted
 
 
-def _wait_for(predicate, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+_wait_for = functools.partial(wait_until, timeout=300.0)
 
 
 def test_cancel_then_resume_keeps_the_history(local_ray, easy_dataset: Path, easy_config,

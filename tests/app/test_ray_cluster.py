@@ -5,6 +5,7 @@ Ray."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -20,6 +21,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from avc_tui.registry import Registry, Status  # noqa: E402
 from avc_tui.runner.ray_executor import RayExecutor  # noqa: E402
 from avc_tui.runner.scheduler import run_all  # noqa: E402
+from tests.app.waiting import wait_until  # noqa: E402
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]
 
@@ -44,13 +46,7 @@ def _registries(tmp_path: Path) -> list[str]:
     return urls
 
 
-def _wait_for(predicate, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+_wait_for = functools.partial(wait_until, timeout=180.0)
 
 
 def _resumed_epochs(registry: Registry, experiment_id: int) -> bool:

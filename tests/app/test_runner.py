@@ -3,9 +3,9 @@ failures stored, and a grid whose parallel jobs share one extraction per backbon
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from avc_tui.runner.devices import Slot, plan_slots
 from avc_tui.runner.executor import Job, LocalExecutor
 from avc_tui.runner.job import execute
 from avc_tui.runner.scheduler import run_all
+from tests.app.waiting import wait_until
 
 CPU = Slot("cpu", "cpu", {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
 
@@ -37,13 +38,7 @@ def test_cpu_jobs_split_the_cores() -> None:
     assert plan_slots(["cpu"], 4, cores=2)[0].env["OMP_NUM_THREADS"] == "1"
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
+_wait_for = functools.partial(wait_until, timeout=120.0)
 
 
 def _register(registry: Registry, easy_config, easy_dataset: Path, tmp_path: Path,

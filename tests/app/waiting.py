@@ -1,5 +1,5 @@
-"""Every wait of the TUI tests, bounded and named: a test that waits for the UI either goes on or
-fails saying what it waited for, and never hangs. Both TUI test modules wait through here."""
+"""Every wait of the tests, bounded and named: a test that waits for the UI or for a worker
+process either goes on or fails saying what it waited for, and never hangs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ from collections.abc import Callable
 
 TIMEOUT = 30.0
 STEP = 0.05
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str = "it",
+               step: float = 0.2) -> None:
+    """Sleep until ``predicate()`` is true (a worker process's progress); fails after
+    ``timeout`` seconds naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(step)
 
 
 async def wait_for(pilot, predicate: Callable[[], object], what: str = "the UI",
