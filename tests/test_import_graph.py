@@ -23,6 +23,8 @@ FORBIDDEN = (
     ("avc_tui.runner", "avc_tui.tui"),
     ("avc_tui.control", "avc_tui.cli"), ("avc_tui.control", "avc_tui.tui"),
     ("avc_tui.cli", "avc_tui.tui.screens"), ("avc_tui.tui", "avc_tui.cli"),
+    ("avc_tui.export", "avc_tui.cli"), ("avc_tui.export", "avc_tui.tui"),
+    ("avc_tui.export", "avc_tui.runner"),
 )
 
 

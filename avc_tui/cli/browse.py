@@ -38,14 +38,6 @@ def _one_of(value: str | None, choices, what: str, option: str) -> None:
                           hint=f"for example {option} {list(choices)[0]}")
 
 
-def _spreadsheet_safe(value):
-    """A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) with a
-    leading apostrophe, so that it is shown as the text it is (OWASP's CSV injection advice)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def list_experiments(
     status: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (folder) name.")] = None,
@@ -252,36 +244,76 @@ def compare(
 
 
 def export(
-    out: Annotated[Path, typer.Argument(help="Output: a folder for csv (experiments.csv, "
-                                        "metrics.csv), a file for json.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    out: Annotated[Optional[Path], typer.Argument(
+        help="Where: a folder for csv (experiments.csv, metrics.csv) and tensorboard (a folder "
+             "per experiment), a file for json; not used by mlflow (see --tracking-uri).",
+        show_default=False)] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv, json, mlflow or tensorboard.")
+                   ] = "csv",
     experiment_id: Annotated[Optional[list[int]], typer.Option("--id", help="Only these "
-                                                               "experiments.")] = None,
+                                                               "experiments (repeatable).")
+                             ] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        envvar="MLFLOW_TRACKING_URI", help="mlflow: the tracking store, e.g. sqlite:///mlflow.db "
+                                           "or http://HOST:5000.")] = None,
+    mlflow_experiment: Annotated[str, typer.Option(help="mlflow: the MLflow experiment to "
+                                                   "export into (created when missing).")
+                                 ] = "avc",
+    checkpoints: Annotated[bool, typer.Option("--checkpoints", help="mlflow: also upload "
+                                              "checkpoint.pt and best.pt as artifacts.")
+                           ] = False,
     db: Db = None,
+    as_json: AsJson = False,
 ) -> None:
-    """Export experiments and their metric histories as CSV or JSON."""
-    import pandas as pd
+    """Export experiments with their metric histories: as CSV or JSON, into an MLflow tracking
+    store, or as TensorBoard event files. Exporting again replaces what an earlier export of the
+    same experiments wrote to MLflow or TensorBoard."""
+    from avc_tui import export as exporting
 
-    _one_of(fmt, ("csv", "json"), "export format", "--format")
+    _one_of(fmt, exporting.FORMATS, "export format", "--format")
+    if fmt == "mlflow" and not tracking_uri:
+        raise ConfigError("--format mlflow needs a tracking store",
+                          hint="pass --tracking-uri sqlite:///mlflow.db (a local store) or "
+                               "http://HOST:5000, or set MLFLOW_TRACKING_URI")
+    if fmt != "mlflow" and out is None:
+        raise ConfigError(f"--format {fmt} writes to OUT, which is missing",
+                          hint="for example: avc export results/ (csv), avc export runs.json "
+                               "--format json, avc export tb/ --format tensorboard")
+    if fmt == "mlflow":
+        from avc_tui.export import to_mlflow as writer
+    elif fmt == "tensorboard":
+        from avc_tui.export import to_tensorboard as writer
+    if fmt in ("mlflow", "tensorboard"):
+        writer.require()  # a missing extra ends here, before the registry is read
     with Registry(db, create=False) as registry:
-        rows = [registry.get(i) for i in experiment_id] if experiment_id else registry.list()
-        runs = pd.DataFrame.from_records([r.as_dict() for r in rows])
-        points = pd.DataFrame.from_records(
-            [{"experiment_id": p.experiment_id, "step": p.step, "epoch": p.epoch,
-              "split": p.split, "key": p.key, "value": p.value, "time": p.time}
-             for r in rows for p in registry.points(r.id)],
-            columns=["experiment_id", "step", "epoch", "split", "key", "value", "time"])
-    if fmt == "csv":
-        out.mkdir(parents=True, exist_ok=True)
-        runs = runs.map(_spreadsheet_safe)
-        runs.to_csv(out / "experiments.csv", index=False)
-        points.to_csv(out / "metrics.csv", index=False)
-        console.print(f"wrote {len(runs)} experiments and {len(points)} metric points to "
-                      f"{out / 'experiments.csv'} and {out / 'metrics.csv'}", highlight=False)
-        return
-    body = {"experiments": json.loads(runs.to_json(orient="records", date_format="iso")),
-            "metrics": json.loads(points.to_json(orient="records", date_format="iso"))}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(body, indent=2))
-    console.print(f"wrote {len(runs)} experiments and {len(points)} metric points to {out}",
-                  highlight=False)
+        runs = exporting.gather(registry, experiment_id)
+        where = registry.location
+    what = exporting.describe(runs)
+    if fmt == "mlflow":
+        done = writer.export(runs, tracking_uri, mlflow_experiment, registry=where,
+                             checkpoints=checkpoints)
+        replaced = f" (replacing {done.replaced} earlier runs)" if done.replaced else ""
+        report = {"format": fmt, "tracking_uri": tracking_uri, "experiment": mlflow_experiment,
+                  "experiment_id": done.experiment_id,
+                  "runs": {str(k): v for k, v in done.runs.items()}}
+        message = (f"exported {what} to MLflow experiment {mlflow_experiment!r} "
+                   f"({done.experiment_id}) at {tracking_uri}{replaced}")
+    elif fmt == "tensorboard":
+        folders = writer.export(runs, out)
+        report = {"format": fmt, "out": str(out),
+                  "runs": {str(k): str(v) for k, v in folders.items()}}
+        message = f"wrote {what} as TensorBoard event files under {out}\nview them with: " \
+                  f"tensorboard --logdir {out}"
+    else:
+        from avc_tui.export import tables
+
+        paths = (tables.write_csv if fmt == "csv" else tables.write_json)(runs, out)
+        report = {"format": fmt, "files": [str(p) for p in paths]}
+        message = f"wrote {what} to {' and '.join(str(p) for p in paths)}"
+    report["experiments"] = [run.experiment.id for run in runs]
+    if fmt == "mlflow":
+        report["replaced"] = done.replaced
+    if as_json:
+        print(json.dumps(report))
+    else:
+        console.print(message, highlight=False)

@@ -143,6 +143,8 @@ class Registry:
 
     def __init__(self, db: str | None = None, *, create: bool = True) -> None:
         self.url = resolve_url(db)
+        # Where the registry is, without a password: the SQLite file or the server's HOST/DB.
+        self.location = _describe(self.url)
         where = _describe(self.url)
         if self.url.startswith("sqlite:///"):
             path = Path(where)
