@@ -7,7 +7,11 @@ the epoch, the metric history, RNG states, and the experiment config as a JSON s
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,80 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     with atomic_path(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
     return path
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of ``value`` (nested dicts, lists and tuples of tensors and plain values) whose
+    tensors are detached CPU copies: what a checkpoint holds at this moment, safe to write while
+    training goes on changing the originals."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(snapshot(item) for item in value)
+    return value
+
+
+class CheckpointWriter:
+    """Writes checkpoints on a thread of its own, one at a time, so that the training loop does
+    not wait for serialising and the disk: :meth:`submit` takes a :func:`snapshot` of the payload
+    and returns. The next :meth:`submit`, and :meth:`wait`, first wait for the write before,
+    then call its ``done`` on the caller's thread, or raise what the write raised (a full disk).
+    With ``background`` False every write happens inside :meth:`submit`."""
+
+    def __init__(self, *, background: bool = True) -> None:
+        self.background = background
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._done: Callable[[], None] | None = None
+
+    def submit(self, payload: dict[str, Any], *, latest: Path | None = None,
+               best: Path | None = None, done: Callable[[], None] | None = None) -> None:
+        """Write ``payload`` to ``latest`` and/or ``best`` (one file, hard-linked, when both),
+        then have ``done`` called."""
+        self.wait()
+        state = snapshot(payload) if self.background else payload
+        self._done = done
+
+        def write() -> None:
+            try:
+                save_checkpoint(latest or best, state)
+                if latest is not None and best is not None:
+                    link_or_copy(latest, best)
+            except BaseException as exc:  # noqa: BLE001 - raised on the loop's thread by wait()
+                self._error = exc
+
+        if self.background:
+            self._thread = threading.Thread(target=write, name="avc-checkpoint", daemon=True)
+            self._thread.start()
+        else:
+            write()
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the write in progress has ended; then raise its error, or call its
+        ``done``."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, done = self._error, self._done
+        self._error = self._done = None
+        if error is not None:
+            raise error
+        if done is not None:
+            done()
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make ``target`` the same file as ``source`` atomically: a hard link renamed into place
+    (no second write), or a copy where the file system has no hard links."""
+    with atomic_path(target) as tmp:
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

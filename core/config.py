@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from core.choices import NORMALIZATIONS, REDUCTIONS, RESIZES
+from core.choices import NORMALIZATIONS, REDUCTIONS, RESIZES, check_precision
 from core.compat import check_compatible
 from core.errors import ConfigError
 from core.presets import PRESETS
@@ -55,6 +55,8 @@ class FeatureConfig:
     sampling: Sampling = field(default_factory=Sampling)
     init_seed: int = 0
     resize: str = "area"  # ABDN's cv2 INTER_AREA, or the decoder's "bilinear"
+    precision: str = "auto"  # of the CNN's forward pass: see core.precision
+    compile: bool = False  # torch.compile the CNN
 
     def __post_init__(self) -> None:
         from core.backbones import BackboneKind, get_backbone_spec, resolve_input_size
@@ -69,6 +71,7 @@ class FeatureConfig:
         if self.resize not in RESIZES:
             raise ConfigError(f"unknown resize {self.resize!r}",
                               hint=f"choose one of: {', '.join(RESIZES)}")
+        check_precision(self.precision)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,9 @@ class TrainConfig:
     lr: float | None = None
     seed: int = 0
     device: str = "auto"
-    amp: bool = True
+    precision: str = "auto"  # autocast of the head's training steps: see core.precision
+    # Epochs between checkpoint.pt writes (the last epoch's always; best.pt whenever it improves).
+    checkpoint_every: int = 1
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -144,6 +149,10 @@ class TrainConfig:
                                    "preset's own")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ConfigError(f"unknown device {self.device!r}; use auto, cpu, cuda or cuda:N")
+        check_precision(self.precision)
+        if self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint every must be at least 1 epoch, got "
+                              f"{self.checkpoint_every}", hint="pass --checkpoint-every 1 or more")
 
 
 @dataclass(frozen=True)
@@ -183,12 +192,14 @@ class ExperimentConfig:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
 
     def hash(self) -> str:
-        """A stable hex digest of what the experiment is: not its name, tags or the device it
-        runs on (a run resumed on another device is the same experiment)."""
+        """A stable hex digest of what the experiment is: not its name, tags, the device it runs
+        on or how often it checkpoints (a run resumed on another device is the same
+        experiment)."""
         body = self.to_dict()
         body.pop("name")
         body.pop("tags")
-        body["train"].pop("device")
+        for how in RUN_ONLY:  # how a run goes, not what it computes
+            body["train"].pop(how)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -207,11 +218,12 @@ class ExperimentConfig:
                                   hint="update avc (git pull, then pip install -e .)")
             return cls(
                 data=_build(DataConfig, data["data"]),
-                # Configs written before the resize was recorded were extracted bilinearly.
-                features=_build(FeatureConfig, {"resize": "bilinear",
+                # Configs written before the resize was recorded were extracted bilinearly;
+                # before the precision was, in float32 (avc had not run on a GPU).
+                features=_build(FeatureConfig, {"resize": "bilinear", "precision": "fp32",
                                                 **data.get("features", {})}),
                 head=_build(HeadConfig, data.get("head", {})),
-                train=_build(TrainConfig, data.get("train", {})),
+                train=_build(TrainConfig, _train_section(data.get("train", {}))),
                 name=data.get("name"),
                 tags=tuple(data.get("tags", ())),
             )
@@ -243,6 +255,14 @@ CONFIG_HINT = ("a config is the config.json avc writes in each run folder; one c
                "or by a newer avc does not read")
 
 
+def _train_section(values: dict[str, Any]) -> dict[str, Any]:
+    """A train section as :class:`TrainConfig` takes it: one written before the precision was
+    recorded trained in float32 on the CPU (its ``amp`` only ever applied to CUDA)."""
+    if "precision" in values:
+        return values
+    return {"precision": "fp32", **{k: v for k, v in values.items() if k != "amp"}}
+
+
 def _build(cls, values: dict[str, Any]):
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
@@ -261,6 +281,8 @@ def _sorted_keys(value: Any) -> Any:
     return value
 
 
+# Train settings that change how a run goes but not what it computes: left out of its hash.
+RUN_ONLY = ("device", "checkpoint_every")
 # What differs between the trials of one cell: the training seed, the seed of the ABDN split and
 # the official fold.
 TRIAL_FIELDS = {"train": ("seed",), "data": ("split_seed", "split")}
@@ -281,7 +303,7 @@ def cell_key(config: dict[str, Any]) -> str:
     it), less what varies between trials: experiments with the same key are trials of one cell,
     whose numbers are averaged. An ABDN random split and official folds are different protocols,
     so they stay apart."""
-    left_out = {"train": {"device", *TRIAL_FIELDS["train"]}, "data": set(TRIAL_FIELDS["data"])}
+    left_out = {"train": {*RUN_ONLY, *TRIAL_FIELDS["train"]}, "data": set(TRIAL_FIELDS["data"])}
     body = {key: value for key, value in config.items() if key not in ("name", "tags")}
     for section, keys in left_out.items():  # shallow copies: the config itself is not changed
         body[section] = {k: v for k, v in config.get(section, {}).items() if k not in keys}

@@ -7,30 +7,34 @@ import torch
 from torch import nn
 
 from core.metrics import Metrics
+from core.precision import autocast
 from core.sequences import SequenceSet
 from core.tasks import task_for
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: SequenceSet, *, device: torch.device,
-                   batch_size: int = 256, use_mask: bool = False) -> torch.Tensor:
-    """Logits (N, C) of ``model`` on every sequence of ``data``, in order, on the CPU."""
+                   batch_size: int = 256, use_mask: bool = False,
+                   precision: str = "fp32") -> torch.Tensor:
+    """Logits (N, C) of ``model`` on every sequence of ``data``, in order, on the CPU, under the
+    autocast of ``precision`` (a resolved one: the precision the model trains in)."""
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(data), batch_size):
         x = data.features[start:start + batch_size].to(device).float()
         mask = data.mask[start:start + batch_size].to(device) if use_mask else None
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with autocast(device, precision):
             outputs.append(model(x, mask).logits.float().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros(0, 0)
 
 
 def evaluate(model: nn.Module, data: SequenceSet, num_classes: int, *, device: torch.device,
-             batch_size: int = 256, use_mask: bool = False) -> Metrics:
+             batch_size: int = 256, use_mask: bool = False, precision: str = "fp32") -> Metrics:
     """Run ``model`` over ``data`` and return its :class:`Metrics`."""
-    logits = predict_logits(model, data, device=device, batch_size=batch_size, use_mask=use_mask)
+    logits = predict_logits(model, data, device=device, batch_size=batch_size, use_mask=use_mask,
+                            precision=precision)
     if len(data) == 0:
         logits = torch.zeros(0, num_classes)
     return task_for(data.labels).metrics(logits, data.labels, num_classes)

@@ -36,9 +36,15 @@ from core.features import (
 )
 from core.metrics import Metrics
 from core.models import build_head, get_head_spec
+from core.precision import resolve_precision
 from core.presets import PRESETS
 from core.run_folder import RunFolder
-from core.sequences import FeatureNormalizer, SequenceSet, build_sequences, expected_frames
+from core.sequences import (
+    FeatureNormalizer,
+    SequenceSet,
+    build_sequences,
+    expected_frames,
+)
 from core.train import TrainSettings, final_metrics, holdout_split, train_head
 
 
@@ -66,6 +72,8 @@ class ExperimentResult:
     cancelled: bool = False
     stopped_early: bool = False
     warnings: list[str] = field(default_factory=list)
+    # What the config's precisions resolved to on this machine: {"features": …, "training": …}.
+    precision: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +90,7 @@ class ExperimentResult:
             "seconds": self.seconds,
             "cancelled": self.cancelled,
             "stopped_early": self.stopped_early,
+            "precision": self.precision,
             "warnings": self.warnings,
             "host": platform.node(),
             "torch": torch.__version__,
@@ -89,9 +98,12 @@ class ExperimentResult:
 
 
 def extraction_spec(config: ExperimentConfig) -> ExtractionSpec:
+    """The extraction settings of ``config``, its precision resolved for the device it runs on."""
     f = config.features
     return ExtractionSpec.create(f.backbone, weights=f.weights, input_size=f.input_size,
-                                 sampling=f.sampling, init_seed=f.init_seed, resize=f.resize)
+                                 sampling=f.sampling, init_seed=f.init_seed, resize=f.resize,
+                                 precision=f.precision, compile=f.compile,
+                                 device=config.train.device)
 
 
 def open_dataset(config: ExperimentConfig) -> Dataset:
@@ -294,15 +306,17 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes),
                        frames=frames, options=head.options, multilabel=dataset.multilabel,
                        restoring=resume)
+    device = resolve_device(config.train.device)
     settings = TrainSettings(
         preset=preset,
         epochs=config.train.epochs or preset.epochs,
         batch_size=config.train.batch_size or preset.batch_size_for(config.features.backbone),
         lr=config.train.lr or preset.lr,
         seed=config.train.seed,
-        device=resolve_device(config.train.device),
-        amp=config.train.amp,
+        device=device,
+        precision=resolve_precision(config.train.precision, device),
         use_mask=head.mask,
+        checkpoint_every=config.train.checkpoint_every,
     )
     extra = {
         "config": config.to_json(indent=None),
@@ -330,6 +344,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         seconds={"extract": extracted_at - started, "train": trained_at - extracted_at,
                  "total": time.perf_counter() - started},
         cancelled=outcome.cancelled, stopped_early=outcome.stopped_early, warnings=warnings,
+        precision={"features": spec.precision, "training": settings.precision},
     )
     if not outcome.cancelled:
         body = result.to_dict()

@@ -37,7 +37,9 @@ from torch.utils.data import DataLoader, Dataset
 from core.atomic import atomic_write
 from core.backbones import (
     Backbone,
+    BackboneKind,
     build_backbone,
+    compile_backbone,
     extract_maps,
     get_backbone_spec,
     place_backbone,
@@ -49,6 +51,8 @@ from core.devices import resolve_device
 from core.errors import ConfigError, FeatureCacheError, VideoDecodeError
 from core.events import EventCallback, ExtractionFinished, ExtractionStarted, VideoExtracted, emit
 from core.lifeline import exit_with
+from core.memory import keep_freed_memory
+from core.precision import check_precision, resolve_precision
 from core.sampling import Sampling
 from core.video import check_opens, sample_frames
 
@@ -67,18 +71,30 @@ class ExtractionSpec:
     sampling: Sampling
     init_seed: int = 0
     resize: str = "area"
+    precision: str = "fp32"  # resolved: fp32, bf16 or fp16 (see core.precision)
+    compile: bool = False
 
     @classmethod
     def create(cls, backbone: str, *, weights: str = "imagenet", input_size: int | None = None,
-               sampling: Sampling | None = None, init_seed: int = 0,
-               resize: str = "area") -> ExtractionSpec:
-        """Resolve defaults (input size) and validate the names; raises ``ConfigError``."""
+               sampling: Sampling | None = None, init_seed: int = 0, resize: str = "area",
+               precision: str = "fp32", compile: bool = False,
+               device: str = "auto") -> ExtractionSpec:
+        """Resolve defaults (input size, the precision ``auto`` means on ``device``) and validate
+        the names; raises ``ConfigError``. A backbone without a network (pixels, precomputed
+        features) has no precision or compilation to choose."""
         spec = get_backbone_spec(backbone)
         if resize not in RESIZES:
             raise ConfigError(f"unknown resize {resize!r}",
                               hint=f"choose one of: {', '.join(RESIZES)}")
+        check_precision(precision)
+        if spec.kind == BackboneKind.CNN:
+            # A random-weight trunk may pass float16's range before its final rescale.
+            precision = resolve_precision(precision, resolve_device(device),
+                                          fp16_safe=weights != "none")
+        else:
+            precision, compile = "fp32", False
         return cls(spec.name, weights, resolve_input_size(spec, input_size),
-                   sampling or Sampling(), init_seed, resize)
+                   sampling or Sampling(), init_seed, resize, precision, compile)
 
     @cached_property
     def weights_identity(self) -> str:
@@ -98,6 +114,9 @@ class ExtractionSpec:
             "input_size": self.input_size,
             "sampling": self.sampling.key(),
             "resize": self.resize,
+            # Only when not the default, so that fp32 eager entries keep their keys.
+            **({"precision": self.precision} if self.precision != "fp32" else {}),
+            **({"compile": True} if self.compile else {}),
         }
 
     @cached_property
@@ -385,6 +404,10 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 backbone = build_backbone(spec.backbone, weights=spec.weights,
                                           input_size=spec.input_size, init_seed=spec.init_seed)
             backbone = place_backbone(backbone, dev)
+            if dev.type == "cpu":
+                keep_freed_memory()  # each batch's activations: hundreds of MB, every batch
+            if spec.compile:
+                backbone = compile_backbone(backbone, dev)
             workers = default_workers() if num_workers is None else num_workers
             loader = DataLoader(
                 _DecodedVideos(todo, spec.sampling, spec.input_size, spec.resize), batch_size=None,
@@ -394,7 +417,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 worker_init_fn=functools.partial(_decoder_started, os.getpid()),
                 pin_memory=dev.type == "cuda", persistent_workers=False,
             )
-            packer = _FramePacker(backbone, dev, batch_frames)
+            packer = _FramePacker(backbone, dev, batch_frames, spec.precision)
             for index, frames, indices, times, error in loader:
                 path = todo[index]
                 if error is not None:
@@ -443,9 +466,11 @@ class _FramePacker:
     """Packs frames of consecutive videos into forward batches of about ``batch_frames`` frames,
     so short 1-fps clips still make full batches; yields (video key, its conv maps) when complete."""
 
-    def __init__(self, backbone: Backbone, device: torch.device, batch_frames: int) -> None:
+    def __init__(self, backbone: Backbone, device: torch.device, batch_frames: int,
+                 precision: str = "fp32") -> None:
         self.backbone = backbone
         self.device = device
+        self.precision = precision
         self.batch_frames = max(1, batch_frames)
         self.pending: list[tuple[object, torch.Tensor]] = []
         self.pending_frames = 0
@@ -461,8 +486,8 @@ class _FramePacker:
             return
         pending, self.pending, self.pending_frames = self.pending, [], 0
         frames = torch.cat([f for _, f in pending])
-        maps = extract_maps(self.backbone, frames, self.device,
-                            batch_frames=self.batch_frames).numpy()
+        maps = extract_maps(self.backbone, frames, self.device, batch_frames=self.batch_frames,
+                            precision=self.precision).numpy()
         offset = 0
         for key, f in pending:
             yield key, maps[offset:offset + f.shape[0]]

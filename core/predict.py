@@ -32,6 +32,7 @@ from core.data.tfrecord import TFRecordError
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
 from core.devices import resolve_device
 from core.errors import CheckpointError, ConfigError
+from core.features import ExtractionSpec
 from core.models import build_head
 from core.sequences import FeatureNormalizer, SequenceSet, build_sequences
 from core.video import Clip, sample_frames
@@ -100,6 +101,10 @@ class Predictor:
         # Features that come with the data (YouTube-8M) have no network to build.
         self.precomputed = get_backbone_spec(f.backbone).kind == BackboneKind.PRECOMPUTED
         self.backbone: Backbone | None = None
+        # The precision the features were extracted in, as it resolves on this device.
+        self.precision = ("fp32" if self.precomputed else ExtractionSpec.create(
+            f.backbone, weights=f.weights, input_size=f.input_size, precision=f.precision,
+            device=str(self.device)).precision)
         if not self.precomputed:
             self.backbone = place_backbone(build_backbone(
                 f.backbone, weights=f.weights, input_size=f.input_size, init_seed=f.init_seed
@@ -147,7 +152,8 @@ class Predictor:
                 hint="give it YouTube-8M frame-level TFRecord files: "
                      "`avc predict MODEL FILE.tfrecord`")
         clip = sample_frames(video, f.sampling, size=self.backbone.input_size, resize=f.resize)
-        maps = extract_maps(self.backbone, torch.from_numpy(clip.frames), self.device)
+        maps = extract_maps(self.backbone, torch.from_numpy(clip.frames), self.device,
+                            precision=self.precision)
         return clip, maps.numpy()
 
     @torch.inference_mode()

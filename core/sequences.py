@@ -35,6 +35,11 @@ class SequenceSet:
         return SequenceSet(self.features[index], self.mask[index], self.labels[index],
                            self.lengths[index])
 
+    def to(self, device: torch.device) -> SequenceSet:
+        """The same sequences on ``device``."""
+        return SequenceSet(self.features.to(device), self.mask.to(device),
+                           self.labels.to(device), self.lengths.to(device))
+
     @property
     def item_shape(self) -> tuple[int, ...]:
         """The shape of one frame's features: (D,) after a reduction, (C, h, w) without."""

@@ -29,9 +29,15 @@ class SingleLabel:
         return nn.functional.cross_entropy(logits.float(), labels)
 
     @staticmethod
-    def hits(logits: torch.Tensor, labels: torch.Tensor) -> int:
-        """How many videos of the batch the top-scoring class gets right."""
-        return int((logits.argmax(dim=1) == labels).sum().item())
+    def hit_count(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """How many videos of the batch the top-scoring class gets right, as a tensor on the
+        logits' device (reading it is the caller's choice: a host sync on a GPU)."""
+        return (logits.argmax(dim=1) == labels).sum()
+
+    @classmethod
+    def hits(cls, logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """:meth:`hit_count` as a number."""
+        return int(cls.hit_count(logits, labels).item())
 
     @staticmethod
     def metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:
@@ -52,10 +58,16 @@ class MultiLabel:
         return per_class.sum(dim=1).mean()
 
     @staticmethod
-    def hits(logits: torch.Tensor, labels: torch.Tensor) -> int:
-        """How many videos of the batch have a true label as their top-scoring class (Hit@1)."""
+    def hit_count(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """How many videos of the batch have a true label as their top-scoring class (Hit@1),
+        as a tensor on the logits' device."""
         top = logits.argmax(dim=1)
-        return int((labels.gather(1, top[:, None]) > 0).sum().item())
+        return (labels.gather(1, top[:, None]) > 0).sum()
+
+    @classmethod
+    def hits(cls, logits: torch.Tensor, labels: torch.Tensor) -> int:
+        """:meth:`hit_count` as a number."""
+        return int(cls.hit_count(logits, labels).item())
 
     @staticmethod
     def metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> Metrics:

@@ -10,12 +10,16 @@ Presets:
   validation hold-out from the training split, the best validation checkpoint kept, early stopping;
   the test split is evaluated once, on the selected checkpoint.
 
-The loop saves a checkpoint after every epoch, can resume from one with its history intact, stops
-cleanly when ``should_stop()`` turns true, and reports through event callbacks.
+The loop saves a checkpoint every ``checkpoint_every`` epochs (and after the last) on a writer
+thread of its own, can resume from one with its history intact, stops cleanly when
+``should_stop()`` turns true, and reports through event callbacks. It reads its running loss and
+accuracy from the device every ``log_every`` steps only, and keeps the gradient buffers on the CPU
+between steps.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -29,7 +33,7 @@ import torch
 from torch import nn
 
 from core.atomic import atomic_write
-from core.checkpoint import load_checkpoint, load_model_state, save_checkpoint
+from core.checkpoint import CheckpointWriter, load_checkpoint, load_model_state
 from core.errors import CheckpointError
 from core.evaluate import evaluate
 from core.events import (
@@ -41,7 +45,9 @@ from core.events import (
     TrainingStarted,
     emit,
 )
+from core.memory import keep_freed_memory
 from core.metrics import Metrics
+from core.precision import autocast
 from core.presets import Preset
 from core.run_folder import RunFolder
 from core.sequences import SequenceSet
@@ -60,8 +66,13 @@ class TrainSettings:
     lr: float
     seed: int
     device: torch.device
-    amp: bool
+    precision: str  # resolved: fp32, bf16 or fp16 autocast (see core.precision)
     use_mask: bool
+    # A checkpoint.pt every this many epochs (and always after the last epoch and before a
+    # cancel takes effect); best.pt whenever the preset selects the best epoch and it improved.
+    checkpoint_every: int = 1
+    # Steps between the loss and accuracy being read from the device (one host sync each).
+    log_every: int = 10
 
 
 @dataclass
@@ -112,7 +123,8 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     optimizer = preset.make_optimizer(model.parameters(), settings.lr)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
                  if preset.cosine else None)
-    scaler = torch.amp.GradScaler("cuda", enabled=settings.amp and device.type == "cuda")
+    # float16 needs its loss scaled against underflowing gradients; bfloat16 has float32's range.
+    scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
     task = task_for(train_set.labels)
     generator = torch.Generator().manual_seed(settings.seed)
     fixed_order = torch.randperm(len(train_set), generator=generator)
@@ -120,6 +132,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     start_epoch = 0
     best = {"epoch": 0, "acc": -math.inf, "loss": math.inf}
     folder = RunFolder(run_dir)
+    folder.path.mkdir(parents=True, exist_ok=True)
     latest, best_path, metrics_log = folder.checkpoint, folder.best, folder.metrics
     bad_epochs = 0
 
@@ -150,10 +163,17 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     else:
         metrics_log.unlink(missing_ok=True)
 
-    steps_per_epoch = len(_batches(torch.arange(len(train_set)), settings.batch_size))
+    steps_per_epoch = len(batches(torch.arange(len(train_set)), settings.batch_size))
     emit(callbacks, TrainingStarted(settings.epochs, start_epoch, steps_per_epoch, len(train_set),
                                     len(val_set), sum(p.numel() for p in model.parameters()
                                                       if p.requires_grad)))
+    train_set, val_set = place_sets(train_set, val_set, device)
+    writer = CheckpointWriter()
+    # On the CPU the gradient buffers are kept and zeroed: freeing them every step hands
+    # hundreds of MB back to the kernel and faults them in again (a CUDA allocator caches them).
+    set_to_none = device.type != "cpu"
+    if device.type == "cpu":
+        keep_freed_memory()
     stopped_early = cancelled = False
     epoch = start_epoch
     for epoch in range(start_epoch + 1, settings.epochs + 1):
@@ -161,32 +181,36 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
         model.train()
         order = (fixed_order if preset.shuffle == "once"
                  else torch.randperm(len(train_set), generator=generator))
-        seen = correct = 0
-        loss_sum = 0.0
-        for step, batch_idx in enumerate(_batches(order, settings.batch_size), start=1):
+        # Running sums stay on the device; they are read every log_every steps, not every step.
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        logged_loss, logged_correct, logged_seen, seen = 0.0, 0, 0, 0
+        for step, batch_idx in enumerate(batches(order, settings.batch_size), start=1):
             x = train_set.features[batch_idx].to(device, non_blocking=True).float()
             y = train_set.labels[batch_idx].to(device, non_blocking=True)
             mask = train_set.mask[batch_idx].to(device) if settings.use_mask else None
-            with torch.autocast(device.type, enabled=scaler.is_enabled()):
+            with autocast(device, settings.precision):
                 out = model(x, mask)
-                logits = out.logits
                 # The task's loss, unless the head has an objective of its own (per-step loss,
                 # regularisers): TemporalHead.loss.
                 loss = model.loss(out, y, task)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=set_to_none)
             scaler.scale(loss).backward()
             if preset.grad_clip is not None:
                 scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
             scaler.step(optimizer)
             scaler.update()
-            batch_correct = task.hits(logits, y)
             seen += len(batch_idx)
-            correct += batch_correct
-            loss_sum += loss.item() * len(batch_idx)
-            emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
-                                         steps_per_epoch, loss.item(),
-                                         batch_correct / len(batch_idx), len(batch_idx)))
+            loss_sum += loss.detach().float() * len(batch_idx)
+            correct += task.hit_count(out.logits.detach(), y)
+            if step % settings.log_every == 0 or step == steps_per_epoch:
+                total_loss, total_correct = loss_sum.item(), int(correct.item())
+                count = seen - logged_seen
+                emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
+                                             steps_per_epoch, (total_loss - logged_loss) / count,
+                                             (total_correct - logged_correct) / count, count))
+                logged_loss, logged_correct, logged_seen = total_loss, total_correct, seen
             if should_stop is not None and should_stop():
                 cancelled = True
                 break
@@ -196,25 +220,19 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
             break
         if scheduler is not None:
             scheduler.step()
-        val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask)
-        record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                  "train_acc": correct / max(seen, 1), **val.summary("val_"),
+        val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask,
+                       precision=settings.precision)
+        record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1),
+                  "train_acc": int(correct.item()) / max(seen, 1), **val.summary("val_"),
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began}
         history.append(record)
-        improved = (val.score > best["acc"] or (val.score == best["acc"] and val.loss < best["loss"]))
+        improved = (val.score > best["acc"]
+                    or (val.score == best["acc"] and val.loss < best["loss"]))
         if improved:
             best = {"epoch": epoch, "acc": val.score, "loss": val.loss}
             bad_epochs = 0
         else:
             bad_epochs += 1
-        payload = {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else {},
-            "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
-            "bad_epochs": bad_epochs, **checkpoint_extra,
-        }
         # The epoch's numbers go out before its checkpoint: a crash in between repeats the epoch
         # on resume (its stale points are dropped then) instead of losing its points for good.
         emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
@@ -222,18 +240,30 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
         log.info("epoch %d/%d: %s", epoch, settings.epochs,
                  ", ".join(f"{k} {v:.4g}" for k, v in record.items()
                            if isinstance(v, float) and k != "epoch"))
-        save_checkpoint(latest, payload)
-        log.debug("checkpoint %s", latest)
-        if improved and preset.selection == "best":
-            save_checkpoint(best_path, payload)
         _append_history(metrics_log, record)
-        emit(callbacks, CheckpointSaved(epoch, str(latest)))
         if preset.patience is not None and bad_epochs >= preset.patience:
             stopped_early = True
-            break
-        if should_stop is not None and should_stop():
+        if not stopped_early and should_stop is not None and should_stop():
             cancelled = True
+        last = stopped_early or cancelled or epoch == settings.epochs
+        write_latest = last or (epoch - start_epoch) % settings.checkpoint_every == 0
+        write_best = improved and preset.selection == "best"
+        if write_latest or write_best:
+            payload = {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
+                "bad_epochs": bad_epochs, **checkpoint_extra,
+            }
+            saved = functools.partial(emit, callbacks, CheckpointSaved(epoch, str(latest)))
+            writer.submit(payload, latest=latest if write_latest else None,
+                          best=best_path if write_best else None,
+                          done=saved if write_latest else None)
+        if stopped_early or cancelled:
             break
+    writer.wait()
 
     if preset.selection == "best" and best_path.exists():
         selected_epoch, selected_path = int(best["epoch"]), best_path
@@ -245,13 +275,29 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     return outcome
 
 
-def _batches(order: torch.Tensor, size: int) -> list[torch.Tensor]:
+def batches(order: torch.Tensor, size: int) -> list[torch.Tensor]:
     """``order`` in batches of ``size``; a last batch of one joins the one before it (batch norm
     cannot train on a single example)."""
     batches = list(order.split(size))
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches[-2:] = [torch.cat(batches[-2:])]
     return batches
+
+
+def place_sets(train_set: SequenceSet, val_set: SequenceSet, device: torch.device
+               ) -> tuple[SequenceSet, SequenceSet]:
+    """The two sets, on ``device`` when it is a GPU with room for them (half its free memory):
+    then each batch is indexed where it is used instead of being copied over every step."""
+    if device.type != "cuda":
+        return train_set, val_set
+    free, _ = torch.cuda.mem_get_info(device)
+    size = sum(t.numel() * t.element_size() for data in (train_set, val_set)
+               for t in (data.features, data.mask, data.labels))
+    if size > free // 2:
+        log.info("features (%.1f GB) stay on the CPU: %.1f GB free on %s", size / 1e9,
+                 free / 1e9, device)
+        return train_set, val_set
+    return train_set.to(device), val_set.to(device)
 
 
 def _append_history(path: Path, record: dict[str, float]) -> None:
@@ -270,4 +316,4 @@ def final_metrics(model: nn.Module, checkpoint: Path, test_set: SequenceSet, num
     load_model_state(model, state["model"], checkpoint)
     model.to(settings.device)
     return evaluate(model, test_set, num_classes, device=settings.device,
-                    use_mask=settings.use_mask)
+                    use_mask=settings.use_mask, precision=settings.precision)

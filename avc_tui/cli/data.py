@@ -16,9 +16,11 @@ from avc_tui.cli.options import (
     AsJson,
     Backbone,
     CacheDir,
+    Compile,
     Device,
     InputSize,
     Layout,
+    Precision,
     Resize,
     Root,
     SamplingOpt,
@@ -119,6 +121,8 @@ def extract(
     cache_dir: CacheDir = None,
     workers: Workers = None,
     device: Device = "auto",
+    precision: Precision = "auto",
+    compile: Compile = False,
     batch_frames: Annotated[int, typer.Option(help="Frames per CNN forward batch.")] = 64,
     as_json: AsJson = False,
 ) -> None:
@@ -131,7 +135,8 @@ def extract(
                            annotations=annotations)
     spec = ExtractionSpec.create(backbone or control.DEFAULT_BACKBONE, weights=weights,
                                  input_size=input_size, sampling=Sampling.parse(sampling),
-                                 resize=resize)
+                                 resize=resize, precision=precision, compile=compile,
+                                 device=device)
     cache = FeatureCache(cache_dir or default_cache_dir())
     if not as_json:
         console.print(dataset.summary())
@@ -149,14 +154,16 @@ def extract(
     if as_json:
         typer.echo(json.dumps({
             "backbone": spec.backbone, "input_size": spec.input_size,
-            "sampling": spec.sampling.key(), "videos": len(dataset.items()),
+            "sampling": spec.sampling.key(), "precision": spec.precision,
+            "compile": spec.compile, "videos": len(dataset.items()),
             "extracted": report.extracted, "cached": report.cached, "frames": report.frames,
             "seconds": round(report.seconds, 3), "cache": str(cache.spec_dir(spec)),
             "unreadable": {str(p): reason for p, reason in report.failed.items()}}, indent=2))
         if report.failed:
             raise typer.Exit(1)
         return
-    console.print(f"{spec.backbone} @ {spec.input_size}px, {spec.sampling.key()}: "
+    console.print(f"{spec.backbone} @ {spec.input_size}px, {spec.sampling.key()}, "
+                  f"{spec.precision}{' compiled' if spec.compile else ''}: "
                   f"{report.extracted} extracted, {report.cached} already cached, "
                   f"{len(report.failed)} unreadable, {report.seconds:.1f} s → "
                   f"{cache.spec_dir(spec)}")

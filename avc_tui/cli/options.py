@@ -51,6 +51,11 @@ CacheDir = Annotated[Optional[Path], typer.Option(help="Feature cache folder (de
                                                   "$AVC_CACHE_DIR or ~/.cache/avc/features).")]
 Workers = Annotated[Optional[int], typer.Option(help="Decoding worker processes.")]
 Device = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+PRECISION_HELP = ("Numeric precision of the CNN and of training: auto (fp16 on CUDA, bf16 on "
+                  "CPUs with native bf16, else fp32), fp32, bf16 or fp16.")
+Precision = Annotated[str, typer.Option(help=PRECISION_HELP)]
+Compile = Annotated[bool, typer.Option("--compile", help="Compile the CNN with torch.compile "
+                                       "(pays on many videos; a C++ compiler on the CPU).")]
 Db = Annotated[Optional[str], typer.Option("--db", envvar="AVC_DB_URL", help="Registry: a "
                                            "SQLAlchemy URL or an SQLite file (default "
                                            "experiments.db).", show_envvar=True)]
@@ -84,6 +89,11 @@ def launch_request(
                                           "segments:N, all, with :max=N for fps/all."
                                           + SWEEP_NOTE)] = "fps:1",
     resize: Resize = "area",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP + SWEEP_NOTE)] = "auto",
+    compile: Compile = False,
+    checkpoint_every: Annotated[int, typer.Option(
+        help="Write checkpoint.pt every N epochs (the last one always, best.pt whenever it "
+             "improves); a killed run resumes from its last checkpoint.")] = 1,
     reduction: Annotated[Optional[str], typer.Option(
         help="flatten (ABDN) or avg pooling of conv maps, none for heads that attend over "
              "space (default: the head's own).")] = None,
@@ -116,7 +126,8 @@ def launch_request(
                         sampling=sampling, frames=frames, normalize=normalize,
                         reduction=reduction, layout=layout, split=split, split_seed=split_seed,
                         annotations=annotations, weights=weights, resize=resize, mask=mask,
-                        seed=seed)
+                        seed=seed, precision=precision, compile=compile,
+                        checkpoint_every=checkpoint_every)
 
 
 # What launch_request gives when no option is given: with --config, nothing else may be.

@@ -48,6 +48,8 @@ class LaunchRequest:
     input_size: int | None = None
     sampling: str = "fps:1"
     resize: str = "area"
+    precision: str = "auto"
+    compile: bool = False
     init_seed: int = 0
     reduction: str | None = None
     frames: int | None = None
@@ -60,6 +62,7 @@ class LaunchRequest:
     lr: float | None = None
     seed: int = 0
     device: str = "auto"
+    checkpoint_every: int = 1
     name: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
     # Swept fields (a grid runs every combination): a field's name, or a head option's, to the
@@ -70,7 +73,7 @@ class LaunchRequest:
 # The fields `avc grid` sweeps given a comma-separated list, and how each value is read.
 SWEEPABLE: dict[str, Any] = {"lr": float, "batch_size": int, "epochs": int, "input_size": int,
                              "frames": int, "normalize": str, "reduction": str, "sampling": str,
-                             "preset": str}
+                             "preset": str, "precision": str}
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def _value(text: str, kind: Any) -> Any:
 _EXAMPLES = {"lr": "1e-3,3e-4", "batch_size": "16,64", "epochs": "30,60",
              "input_size": "112,224", "frames": "8,16", "normalize": "none,video",
              "reduction": "flatten,avg", "sampling": "fps:1,segments:8",
-             "preset": "abdn,modern"}
+             "preset": "abdn,modern", "precision": "fp32,bf16"}
 
 
 def make_request(root: str | Path | None, *, head_options: Sequence[str] = (),
@@ -364,12 +367,14 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
                             split_seed=request.split_seed, annotations=annotations),
             features=FeatureConfig(backbone, weights=request.weights,
                                    input_size=request.input_size, sampling=sampling,
-                                   init_seed=request.init_seed, resize=request.resize),
+                                   init_seed=request.init_seed, resize=request.resize,
+                                   precision=request.precision, compile=request.compile),
             head=HeadConfig(head, reduction=request.reduction, frames=request.frames,
                             mask=request.mask, normalize=request.normalize, options=options),
             train=TrainConfig(request.preset, epochs=request.epochs,
                               batch_size=request.batch_size, lr=request.lr, seed=request.seed,
-                              device=request.device),
+                              device=request.device, precision=request.precision,
+                              checkpoint_every=request.checkpoint_every),
             name=request.name,
             tags=tuple(request.tags),
         )

@@ -31,7 +31,13 @@ from core.backbones.registry import (
     resolve_input_size,
 )
 from core.backbones.zoo import GreyPixels, RGBPixels, TinyCNN
-from core.backbones.network import Backbone, extract_maps, feature_shape, place_backbone
+from core.backbones.network import (
+    Backbone,
+    compile_backbone,
+    extract_maps,
+    feature_shape,
+    place_backbone,
+)
 from core.backbones.weights import (
     RANDOM_INIT,
     file_digest,
@@ -57,6 +63,7 @@ __all__ = [
     "TinyCNN",
     "backbone_names",
     "build_backbone",
+    "compile_backbone",
     "extract_maps",
     "feature_shape",
     "read_state_dict",

@@ -8,6 +8,9 @@ time that were computed with another precision or memory format than the ones it
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import torch
 from torch import nn
 
@@ -17,6 +20,8 @@ from core.backbones.registry import (
     get_backbone_spec,
     resolve_input_size,
 )
+from core.errors import ConfigError
+from core.precision import autocast
 
 
 class Backbone(nn.Module):
@@ -82,29 +87,41 @@ def place_backbone(backbone: nn.Module, device: torch.device) -> nn.Module:
     return backbone
 
 
+def compile_backbone(backbone: Backbone, device: torch.device) -> Backbone:
+    """``backbone`` with its forward compiled by ``torch.compile`` (inductor), in place. On the
+    CPU inductor builds C++ kernels: raises ``ConfigError`` when no C++ compiler is installed
+    (it would fail at the first batch otherwise)."""
+    if device.type == "cpu":
+        compiler = os.environ.get("CXX", "g++")
+        if shutil.which(compiler) is None:
+            raise ConfigError(f"--compile needs a C++ compiler on the CPU (torch.compile builds "
+                              f"its kernels with one), and {compiler} is not installed",
+                              hint="install one (e.g. apt install g++, or set CXX), or leave "
+                                   "--compile out")
+    backbone.compile(dynamic=False)
+    return backbone
+
+
 @torch.inference_mode()
 def extract_maps(backbone: Backbone, frames: torch.Tensor, device: torch.device, *,
-                 batch_frames: int = 64) -> torch.Tensor:
+                 batch_frames: int = 64, precision: str = "fp32") -> torch.Tensor:
     """Run ``backbone`` (placed on ``device`` by :func:`place_backbone`) over uint8 RGB ``frames``
-    (N, H, W, 3), ``batch_frames`` at a time.
+    (N, H, W, 3), ``batch_frames`` at a time, under the autocast of ``precision`` (a resolved
+    one: fp32, bf16 or fp16; see :mod:`core.precision`).
 
     Returns the conv maps (N, C, h, w) as float16 on the CPU, the precision the feature cache
-    stores. On CUDA the input is channels_last and the trunk runs under float16 autocast, except
-    a random-weight trunk (``output_scale`` ≠ 1), which runs in float32; on the CPU everything
-    runs in float32.
+    stores. On CUDA the input is channels_last.
     """
-    outputs = [_forward(backbone, chunk, device) for chunk in frames.split(max(1, batch_frames))]
+    outputs = [_forward(backbone, chunk, device, precision)
+               for chunk in frames.split(max(1, batch_frames))]
     return torch.cat(outputs)
 
 
-def _forward(backbone: Backbone, frames: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _forward(backbone: Backbone, frames: torch.Tensor, device: torch.device,
+             precision: str) -> torch.Tensor:
     x = backbone.preprocess(frames)
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
-        # Random-weight trunks (output_scale != 1) can carry activations past float16's
-        # range before the final rescale; they run in float32.
-        with torch.autocast("cuda", dtype=torch.float16, enabled=backbone.output_scale == 1.0):
-            out = backbone(x)
-    else:
+    with autocast(device, precision):
         out = backbone(x)
     return out.to(torch.float16).cpu()

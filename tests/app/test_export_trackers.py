@@ -166,7 +166,8 @@ def test_tensorboard_export_reads_back_with_tensorboards_reader(registry_with_ru
     content = reader.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
     assert hparams["features.backbone"].string_value == "vgg16"
-    assert hparams["train.seed"].number_value == 0 and hparams["train.amp"].number_value == 1
+    assert hparams["train.seed"].number_value == 0 and hparams["features.compile"].number_value == 0
+    assert hparams["train.precision"].string_value == "auto"
     assert hparams["train.epochs"].string_value == "none"  # the preset's
     assert hparams["avc.status"].string_value == "finished"
 

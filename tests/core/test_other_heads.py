@@ -68,7 +68,7 @@ def test_nextvlad_learns_a_bag_of_frames(tmp_path: Path) -> None:
     model = build_head("nextvlad", in_dim=32, num_classes=4, frames=6,
                        options={"clusters": 8, "groups": 4, "hidden": 64})
     settings = TrainSettings(PRESETS["modern"], epochs=15, batch_size=16, lr=1e-3, seed=0,
-                             device=torch.device("cpu"), amp=False, use_mask=True)
+                             device=torch.device("cpu"), precision="fp32", use_mask=True)
     outcome = train_head(model, train, test, 4, settings, run_dir=tmp_path,
                          checkpoint_extra={})
     assert max(h["val_acc"] for h in outcome.history) >= 0.9  # chance is 0.25

@@ -126,7 +126,8 @@ def test_the_key_is_computed_once_per_spec(weights_file: Path, monkeypatch) -> N
                                   sampling=ONE_FPS)
     assert spec == fresh and hash(spec) == hash(fresh)
     assert [f.name for f in dataclasses.fields(spec)] == [
-        "backbone", "weights", "input_size", "sampling", "init_seed", "resize"]
+        "backbone", "weights", "input_size", "sampling", "init_seed", "resize", "precision",
+        "compile"]
     assert "key" not in repr(spec)
 
 
@@ -157,20 +158,21 @@ def test_prediction_uses_the_extraction_forward(counted_run: CountedRun, eight_v
     seen: list[str] = []
     real_forward = network_mod._forward
 
-    def spy(backbone, frames, device):
-        seen.append(device.type)
-        return real_forward(backbone, frames, device)
+    def spy(backbone, frames, device, precision):
+        seen.append((device.type, precision))
+        return real_forward(backbone, frames, device, precision)
 
     monkeypatch.setattr(network_mod, "_forward", spy)
     video = sorted((eight_videos / "grow").glob("*.mp4"))[0]
     predictor = Predictor(counted_run.run_dir / "checkpoint.pt", device="cpu")
     clip, maps = predictor.encode(video)
     assert seen, "prediction did not go through the shared forward pass"
-    seen.clear()
+    predicted, seen[:] = set(seen), []
     spec = extraction_spec(counted_run.config)
     cache = FeatureCache(tmp_path / "cache")
     report = extract_features([video], spec, cache, device="cpu", num_workers=0)
     assert seen, "extraction did not go through the shared forward pass"
+    assert set(seen) == predicted == {("cpu", spec.precision)}  # auto resolves alike in both
     entry = cache.load(spec, report.hashes[video])
     assert maps.dtype == entry.features.dtype == np.float16
     assert np.array_equal(maps, entry.features)

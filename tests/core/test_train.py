@@ -64,8 +64,15 @@ def test_events_stream_progress(trained) -> None:
     assert kinds.count(CheckpointSaved) == 25
     started = next(e for e in events if isinstance(e, TrainingStarted))
     steps = [e for e in events if isinstance(e, StepFinished)]
-    assert len(steps) == 25 * started.steps_per_epoch
+    # The running numbers are read every log_every (10) steps and at an epoch's last step: with
+    # 7 steps an epoch, once an epoch, each event the mean over the steps since the one before.
+    assert started.steps_per_epoch < 10
+    assert [e.step for e in steps] == [started.steps_per_epoch] * 25
+    assert all(e.batch_size == started.train_videos for e in steps)
     assert steps[-1].global_step == 25 * started.steps_per_epoch
+    records = [e.metrics for e in events if isinstance(e, EpochFinished)]
+    assert [e.loss for e in steps] == pytest.approx([r["train_loss"] for r in records])
+    assert [e.accuracy for e in steps] == pytest.approx([r["train_acc"] for r in records])
 
 
 def test_cancel_then_resume_keeps_history(easy_dataset: Path, tmp_path: Path, easy_config) -> None:
