@@ -36,6 +36,8 @@ except ImportError:  # running from a checkout that is not pip-installed
 
 from core.backbones import build_backbone  # noqa: E402
 from core.features import ExtractionSpec, FeatureCache, default_workers, extract_features  # noqa: E402
+from core.memory import keep_freed_memory  # noqa: E402
+from core.precision import autocast  # noqa: E402
 from core.sampling import Sampling  # noqa: E402
 from core.video import sample_frames  # noqa: E402
 
@@ -53,12 +55,14 @@ def find_clips(data: Path) -> list[Path]:
 
 
 @torch.inference_mode()
-def bare_forward(backbone, batches: list[torch.Tensor]) -> float:
+def bare_forward(backbone, batches: list[torch.Tensor], precision: str = "fp32") -> float:
     """Seconds for the forward passes alone over already preprocessed ``batches``."""
-    backbone(batches[0][:2])  # warm-up: allocator, kernels
-    start = time.perf_counter()
-    for x in batches:
-        backbone(x)
+    cpu = torch.device("cpu")
+    with autocast(cpu, precision):
+        backbone(batches[0][:2])  # warm-up: allocator, kernels
+        start = time.perf_counter()
+        for x in batches:
+            backbone(x)
     return time.perf_counter() - start
 
 
@@ -81,29 +85,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="112,224")
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--batch-frames", type=int, default=64)
+    parser.add_argument("--precisions", default="fp32",
+                        help="comma-separated: fp32, bf16, fp16, auto (resolved on the CPU)")
     args = parser.parse_args(argv)
     clips = find_clips(args.data)
     print(f"{len(clips)} clips under {args.data}, 1 fps, {torch.get_num_threads()} torch threads, "
           f"{args.workers} decode workers\n")
-    header = (f"{'backbone':10s} {'size':>4s} {'frames':>6s} {'bare fr/s':>9s} "
+    keep_freed_memory()  # as extract_features does on the CPU: the bare forward too
+    header = (f"{'backbone':10s} {'size':>4s} {'prec':>4s} {'frames':>6s} {'bare fr/s':>9s} "
               f"{'e2e fr/s':>9s} {'e2e/bare':>8s} {'in-proc fr/s':>12s} {'in-proc/bare':>12s}")
     print(header)
     print("-" * len(header))
     for name in args.backbones.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             backbone = build_backbone(name, weights="none", input_size=size)
-            spec = ExtractionSpec.create(name, weights="none", input_size=size, sampling=ONE_FPS)
             frames = torch.cat([torch.from_numpy(sample_frames(p, ONE_FPS, size=size).frames)
                                 for p in clips])
             batches = [backbone.preprocess(chunk) for chunk in frames.split(args.batch_frames)]
-            bare = len(frames) / bare_forward(backbone, batches)
-            n, seconds = end_to_end(clips, spec, backbone, args.workers, args.batch_frames)
-            e2e = n / seconds
-            n0, seconds0 = end_to_end(clips, spec, backbone, 0, args.batch_frames)
-            inproc = n0 / seconds0
-            print(f"{name:10s} {size:4d} {n:6d} {bare:9.1f} {e2e:9.1f} {e2e / bare:8.2f} "
-                  f"{inproc:12.1f} {inproc / bare:12.2f}", flush=True)
-
+            for precision in args.precisions.split(","):
+                spec = ExtractionSpec.create(name, weights="none", input_size=size,
+                                             sampling=ONE_FPS, precision=precision,
+                                             device="cpu")
+                bare = len(frames) / bare_forward(backbone, batches, spec.precision)
+                n, seconds = end_to_end(clips, spec, backbone, args.workers, args.batch_frames)
+                e2e = n / seconds
+                n0, seconds0 = end_to_end(clips, spec, backbone, 0, args.batch_frames)
+                inproc = n0 / seconds0
+                print(f"{name:10s} {size:4d} {spec.precision:>4s} {n:6d} {bare:9.1f} {e2e:9.1f} "
+                      f"{e2e / bare:8.2f} {inproc:12.1f} {inproc / bare:12.2f}", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -142,7 +142,6 @@ def main() -> None:
         results[malloc] = statistics.median(seconds[1:] or seconds)
         print(f"  minimal loop, {malloc + ':':28} {results[malloc]:6.2f} s/epoch  "
               f"{minimal_faults / args.epochs:9.0f} page faults/epoch")
-    minimal = results[malloc]
     for every in (int(n) for n in args.checkpoint_every.split(",")):
         avc_seconds, avc_losses, avc_faults = avc_loop(
             new_head(args.head, args.dim, args.classes, args.frames), train_set, val_set,

@@ -240,6 +240,7 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         screen.query_one("#weights").value = "none"
         screen.query_one("#input-size").value = "64"
         screen.query_one("#normalize").value = "video"
+        screen.query_one("#precision").value = "fp32"
         backbones = screen.query_one("#backbones")
         backbones.deselect_all()
         backbones.select("tinycnn")
@@ -250,6 +251,8 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
         await wait_for(pilot, lambda: "5" in app.screen.query_one(DataTable).rows, 10)
         await wait_for(pilot, lambda: app.registry.get(5).status == "finished", 120)
+        config = app.registry.get(5).config
+        assert config["features"]["precision"] == config["train"]["precision"] == "fp32"
 
     run(scenario, str(copy))
 

@@ -35,6 +35,7 @@ class LaunchForm:
     jobs: str
     executor: str = "local"
     gpus_per_job: str = ""
+    precision: str = "auto"
 
     def request(self) -> LaunchRequest:
         """The launch request; raises ``ConfigError`` for a field that is not a number."""
@@ -48,7 +49,8 @@ class LaunchForm:
             self.root.strip(), backbones=self.backbones, heads=self.heads, layout=self.layout,
             split=self.split.strip() or "abdn", weights=self.weights.strip() or "imagenet",
             input_size=_optional_int(self.input_size, "input size"), normalize=self.normalize,
-            preset=self.preset, epochs=_optional_int(self.epochs, "epochs"))
+            preset=self.preset, epochs=_optional_int(self.epochs, "epochs"),
+            precision=self.precision)
 
     def job_count(self) -> int | None:
         return _optional_int(self.jobs, "jobs")
@@ -98,6 +100,9 @@ class LaunchScreen(Screen):
                 ("normalize", Select([("none (ABDN)", "none"), ("dataset", "dataset"),
                                       ("video (random weights)", "video")], value="none",
                                      allow_blank=False, id="normalize")),
+                ("precision", Select([("auto (fp16 GPU, bf16 CPU)", "auto"), ("fp32", "fp32"),
+                                      ("bf16", "bf16"), ("fp16", "fp16")], value="auto",
+                                     allow_blank=False, id="precision")),
                 ("jobs at once", Input(id="jobs", placeholder="one per GPU, or 1",
                                        type="integer")),
                 ("executor", Select([("local processes", "local"), ("Ray", "ray")],
@@ -156,7 +161,8 @@ class LaunchScreen(Screen):
             heads=list(self.query_one("#heads", SelectionList).selected),
             preset=value("#preset"), epochs=value("#epochs"), weights=value("#weights"),
             input_size=value("#input-size"), normalize=value("#normalize"), jobs=value("#jobs"),
-            executor=value("#executor"), gpus_per_job=value("#gpus-per-job"))
+            executor=value("#executor"), gpus_per_job=value("#gpus-per-job"),
+            precision=value("#precision"))
 
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
