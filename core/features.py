@@ -13,6 +13,7 @@ Decoding and preprocessing run in DataLoader worker processes, overlapped with t
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import io
@@ -113,7 +114,8 @@ class ExtractionSpec:
             "weights": self.weights_identity,
             "input_size": self.input_size,
             "sampling": self.sampling.key(),
-            "resize": self.resize,
+            # Bilinear frames were scaled by the decoder before the one resize of core.video.
+            "resize": "bilinear-after-decoding" if self.resize == "bilinear" else self.resize,
             # Only when not the default, so that fp32 eager entries keep their keys.
             **({"precision": self.precision} if self.precision != "fp32" else {}),
             **({"compile": True} if self.compile else {}),
@@ -324,8 +326,27 @@ def _decoder_started(run_pid: int, worker_id: int) -> None:
     exit_with(run_pid)
 
 
-def default_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 2)))
+def available_cpus() -> int:
+    """The CPUs this job may use: ``$AVC_CPUS`` (avc's runner sets it for a job that shares its
+    host with others), else the CPUs this process may run on."""
+    try:
+        return max(1, int(os.environ["AVC_CPUS"]))
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(device: torch.device | str = "cpu") -> int:
+    """Decoding worker processes for an extraction on ``device``: on a GPU every CPU of the job
+    but the one that feeds the GPU (decoding is what limits it there); on the CPU half the
+    job's CPUs, at most 4 (the CNN needs the others)."""
+    cpus = available_cpus()
+    if torch.device(device).type == "cuda":
+        return max(1, cpus - 1)
+    return max(1, min(4, cpus // 2))
 
 
 def find_unreadable(videos: Sequence[Path], specs: Sequence[ExtractionSpec], cache: FeatureCache,
@@ -408,7 +429,7 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 keep_freed_memory()  # each batch's activations: hundreds of MB, every batch
             if spec.compile:
                 backbone = compile_backbone(backbone, dev)
-            workers = default_workers() if num_workers is None else num_workers
+            workers = default_workers(dev) if num_workers is None else num_workers
             loader = DataLoader(
                 _DecodedVideos(todo, spec.sampling, spec.input_size, spec.resize), batch_size=None,
                 shuffle=False, num_workers=min(workers, len(todo)),
@@ -418,34 +439,36 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 pin_memory=dev.type == "cuda", persistent_workers=False,
             )
             packer = _FramePacker(backbone, dev, batch_frames, spec.precision)
-            for index, frames, indices, times, error in loader:
-                path = todo[index]
-                if error is not None:
-                    report.failed[path] = error
-                    log.warning("unreadable: %s", error)
-                    done += 1
-                    emit(callbacks, VideoExtracted(done, len(paths), str(path), 0, False, error))
-                else:
-                    for finished, maps in packer.add((path, indices, times), frames):
-                        fpath, findices, ftimes = finished
-                        cache.save(spec, report.hashes[fpath], FeatureEntry(maps, findices, ftimes))
-                        report.extracted += 1
-                        report.frames += maps.shape[0]
-                        done += 1
-                        emit(callbacks, VideoExtracted(done, len(paths), str(fpath),
-                                                       maps.shape[0], False))
-                if should_stop is not None and should_stop():
-                    report.cancelled = True
-                    break
-            if not report.cancelled:
-                for finished, maps in packer.flush():
-                    fpath, findices, ftimes = finished
-                    cache.save(spec, report.hashes[fpath], FeatureEntry(maps, findices, ftimes))
+            writer = _EntryWriter(cache, spec)
+
+            def finished(batch) -> None:
+                nonlocal done
+                for (fpath, findices, ftimes), maps in batch:
+                    writer.submit(report.hashes[fpath], maps, findices, ftimes)
                     report.extracted += 1
                     report.frames += maps.shape[0]
                     done += 1
-                    emit(callbacks, VideoExtracted(done, len(paths), str(fpath),
-                                                   maps.shape[0], False))
+                    emit(callbacks, VideoExtracted(done, len(paths), str(fpath), maps.shape[0],
+                                                   False))
+
+            try:
+                for index, frames, indices, times, error in loader:
+                    path = todo[index]
+                    if error is not None:
+                        report.failed[path] = error
+                        log.warning("unreadable: %s", error)
+                        done += 1
+                        emit(callbacks, VideoExtracted(done, len(paths), str(path), 0, False,
+                                                       error))
+                    else:
+                        finished(packer.add((path, indices, times), frames))
+                    if should_stop is not None and should_stop():
+                        report.cancelled = True
+                        break
+                if not report.cancelled:
+                    finished(packer.flush())
+            finally:
+                writer.close()  # every entry handed over is on disk (or its error is raised)
     # A copy of an unreadable video is as unreadable, not cached.
     failed_digests = {report.hashes[p]: error for p, error in report.failed.items()}
     for path in copies:
@@ -464,7 +487,9 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
 
 class _FramePacker:
     """Packs frames of consecutive videos into forward batches of about ``batch_frames`` frames,
-    so short 1-fps clips still make full batches; yields (video key, its conv maps) when complete."""
+    so short 1-fps clips still make full batches; :meth:`add` and :meth:`flush` return the
+    (video key, its conv maps) of the videos a batch completed, the maps float16 where the
+    forward ran (the entry writer copies them back)."""
 
     def __init__(self, backbone: Backbone, device: torch.device, batch_frames: int,
                  precision: str = "fp32") -> None:
@@ -475,20 +500,48 @@ class _FramePacker:
         self.pending: list[tuple[object, torch.Tensor]] = []
         self.pending_frames = 0
 
-    def add(self, key: object, frames: torch.Tensor):
+    def add(self, key: object, frames: torch.Tensor) -> list[tuple[object, torch.Tensor]]:
         self.pending.append((key, frames))
         self.pending_frames += frames.shape[0]
-        if self.pending_frames >= self.batch_frames:
-            yield from self.flush()
+        return self.flush() if self.pending_frames >= self.batch_frames else []
 
-    def flush(self):
+    def flush(self) -> list[tuple[object, torch.Tensor]]:
         if not self.pending:
-            return
+            return []
         pending, self.pending, self.pending_frames = self.pending, [], 0
         frames = torch.cat([f for _, f in pending])
         maps = extract_maps(self.backbone, frames, self.device, batch_frames=self.batch_frames,
-                            precision=self.precision).numpy()
-        offset = 0
+                            precision=self.precision, to_cpu=False)
+        out, offset = [], 0
         for key, f in pending:
-            yield key, maps[offset:offset + f.shape[0]]
+            out.append((key, maps[offset:offset + f.shape[0]]))
             offset += f.shape[0]
+        return out
+
+
+class _EntryWriter:
+    """Writes cache entries on a thread of its own, with the copy back from the GPU, so that the
+    next forward pass does not wait for them; at most ``depth`` entries are in flight (their maps
+    hold device memory). A failed write (a full disk) is raised by the next :meth:`submit` or by
+    :meth:`close`."""
+
+    def __init__(self, cache: FeatureCache, spec: ExtractionSpec, depth: int = 64) -> None:
+        self.cache, self.spec, self.depth = cache, spec, depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="avc-cache")
+        self.pending: collections.deque = collections.deque()
+
+    def submit(self, video_hash: str, maps: torch.Tensor, indices, times) -> None:
+        while len(self.pending) >= self.depth:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(self._write, video_hash, maps, indices, times))
+
+    def _write(self, video_hash: str, maps: torch.Tensor, indices, times) -> None:
+        entry = FeatureEntry(maps.cpu().numpy(), indices, times)
+        self.cache.save(self.spec, video_hash, entry)
+
+    def close(self) -> None:
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True)

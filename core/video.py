@@ -1,8 +1,9 @@
 """Decoding frames from video files: the frames a :class:`~core.sampling.Sampling` picks, or any indices.
 
-Two decoders are supported, in preference order: decord (random access with ``get_batch``) and PyAV
-(sequential decoding). ``backend="auto"`` tries decord first and falls back to PyAV when decord is not
-installed, cannot open the file or fails while decoding it; if every backend fails, one
+Two decoders are supported, in preference order: PyAV (keyframe seeks and skipped non-reference
+frames, or sequential decoding) and decord (random access with ``get_batch``). ``backend="auto"``
+tries PyAV first and falls back to decord when PyAV is not installed or fails; if every backend
+fails, one
 :class:`~core.errors.VideoDecodeError` naming the file and what failed is raised. No decoder exception
 ever leaves this module.
 
@@ -11,9 +12,10 @@ Rules that hold for both backends:
 * Frame indices are derived from the stream's *average* frame rate and the frame count, never from
   per-frame timestamps: several real AVIs (HMDB-51 DivX clips, XviD with B-frames) carry garbage PTS.
   Frame ``i`` is the ``i``-th frame in presentation order and its time is ``i / fps``.
-* decord seeks by timestamp, so it picks wrong frames in files whose timestamps are unusable. For
-  those, ``"auto"`` hands the file to PyAV (sequential, so exact); a forced ``"decord"`` reads from
-  frame 0 in consecutive batches without seeking (exact, but converts every frame up to the last one).
+* decord seeks by timestamp, so it picks wrong frames in files whose timestamps are unusable. It
+  declines those unless it is the last backend to try, and then (a forced ``"decord"``, or
+  ``"auto"`` after PyAV failed) reads from frame 0 in consecutive batches without seeking (exact,
+  but converts every frame up to the last one).
 * The frame count is the number of video packets (decord's ``len()``; PyAV demuxes without decoding
   to count them), so both backends index the same frames, even in Matroska files without a count
   and in truncated files whose header still announces the original length.
@@ -24,11 +26,14 @@ Rules that hold for both backends:
   requested frame, or a clean end further than that before a requested index, raises
   ``VideoDecodeError``; errors after the last requested frame are never reached, since decoding stops
   there.
-* ``size`` is reached one of two ways (``resize``): ``"bilinear"`` inside the decoder with
-  libswscale's bilinear filter (decord's scale filter uses it by default, the PyAV path asks for it
-  explicitly; the two backends' frames then differ by a few grey levels), or ``"area"``, ABDN's
-  ``cv2.resize(..., INTER_AREA)`` on the frame decoded at its native size (the same frame from
-  either backend).
+* Every backend decodes at the native size; ``size`` is then reached in one place for all of them
+  (:func:`resize_frames`): ``"area"``, ABDN's ``cv2.resize(..., INTER_AREA)``, or ``"bilinear"``
+  (``INTER_LINEAR``). So a video's pixels do not depend on which backend read it.
+* PyAV decodes only what the wanted frames need where timestamps can be trusted (MP4/MOV and
+  Matroska/WebM with one timestamp per packet at a constant frame rate): it seeks to the keyframe
+  before a wanted frame when that is ahead, and skips the frames nothing refers to on every other
+  packet. The frames are bit for bit those of sequential decoding, which AVIs and every file
+  where that fails keep using.
 * Frames come back as displayed: a display-matrix rotation (phone videos) is applied, so a clip coded
   568x320 with a -90 degree matrix comes back 568 high and 320 wide from either backend.
 """
@@ -52,8 +57,9 @@ from core.errors import ConfigError, VideoDecodeError
 from core.numeric import is_int
 from core.sampling import Sampling, sampled_indices
 
-BACKENDS: tuple[str, ...] = ("decord", "pyav")
-"""Every backend this module knows, in preference order."""
+BACKENDS: tuple[str, ...] = ("pyav", "decord")
+"""Every backend this module knows, in preference order: PyAV's exact seeking decodes with about
+two thirds of decord's CPU time on the shared clips (``benchmarks/bench_decode.py``)."""
 
 END_OF_STREAM_SLACK = 2
 """How many frames before a requested index a clean end of stream may come and still be clamped."""
@@ -78,6 +84,7 @@ class VideoInfo:
     width: int  # as displayed (after rotation)
     height: int
     backend: str  # "decord" or "pyav"
+    decoded: int = 0  # frames the decoder produced to read them (PyAV; 0 where unknown)
 
 
 @dataclass
@@ -140,7 +147,7 @@ def _import_av() -> ModuleType | None:
 
 
 def available_backends() -> list[str]:
-    """Return the backends that can be imported here, a subset of ``["decord", "pyav"]`` in that order."""
+    """Return the backends that can be imported here, a subset of ``["pyav", "decord"]`` in that order."""
     importers = {"decord": _import_decord, "pyav": _import_av}
     return [name for name in BACKENDS if importers[name]() is not None]
 
@@ -167,9 +174,7 @@ def _check_stream(num_frames: int, fps: float) -> None:
         raise _BackendFailure("no frames", summary="it has no video frames")
 
 
-def _decord_read(
-    path: Path, plan: _Plan, size: tuple[int, int] | None, *, last_resort: bool
-) -> _Decoded:
+def _decord_read(path: Path, plan: _Plan, *, last_resort: bool) -> _Decoded:
     """Return the frames ``plan`` asks for, read with decord; raises _BackendFailure.
 
     With ``last_resort`` False a file decord cannot seek in is declined, so the next backend gets it.
@@ -177,14 +182,11 @@ def _decord_read(
     decord = _import_decord()
     if decord is None:
         raise _BackendFailure("decord is not installed")
-    resize = {} if size is None else {"height": size[0], "width": size[1]}
     # decord logs a failed open to stderr from C++, beside its exception; PyAV opens quietly and
     # only parses headers, so a file that is no video is turned away before decord sees it.
     _pyav_opens(path)
     try:
-        reader = decord.VideoReader(
-            str(path), ctx=decord.cpu(0), num_threads=_DECODER_THREADS, **resize
-        )
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=_DECODER_THREADS)
         num_frames, fps = len(reader), float(reader.get_avg_fps())
         can_seek = _decord_timestamps_usable(reader, num_frames)
     except Exception as exc:
@@ -204,11 +206,7 @@ def _decord_read(
     if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[0] != len(wanted) or batch.shape[3] != 3:
         raise _BackendFailure(f"unexpected frame batch {batch.dtype} {batch.shape}")
     frames = batch if len(wanted) == len(indices) else batch[where]
-    if size is None:
-        height, width = batch.shape[1:3]
-    else:
-        # The frames are already resized, so the native (displayed) size needs a separate look.
-        height, width = _native_display_size(path)
+    height, width = batch.shape[1:3]
     info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "decord")
     return _Decoded(frames, indices, info)
 
@@ -268,44 +266,57 @@ def _pyav_fps(stream: Any) -> float:
     return 0.0
 
 
-def _pyav_count_frames(av: ModuleType, path: Path) -> int:
-    """Return the number of video packets in the file, found by demuxing without decoding.
+@dataclass(frozen=True)
+class _Packets:
+    """The video packets of a file in decoding order, read by demuxing without decoding."""
 
-    This is what decord's ``len()`` counts, so both backends index the same frames. Header counts are
-    not used: Matroska has none, and a truncated AVI still announces its original length.
+    pts: list[int | None]
+    keyframe: list[bool]
+
+    def __len__(self) -> int:
+        return len(self.pts)
+
+
+def _pyav_packets(av: ModuleType, path: Path) -> _Packets:
+    """Every video packet's timestamp and keyframe flag, in decoding order.
+
+    Their number is what decord's ``len()`` counts, so both backends index the same frames.
+    Header counts are not used: Matroska has none, and a truncated AVI still announces its
+    original length.
     """
+    pts, keyframe = [], []
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         # The demuxer ends with an empty flush packet, which is not a frame.
-        return sum(1 for packet in container.demux(video) if packet.size > 0)
+        for packet in container.demux(video):
+            if packet.size > 0:
+                pts.append(packet.pts)
+                keyframe.append(bool(packet.is_keyframe))
+    return _Packets(pts, keyframe)
 
 
 class _FrameConverter:
-    """Turns PyAV frames into RGB arrays of one fixed displayed size, rotated like decord does."""
+    """Turns PyAV frames into RGB arrays at their displayed size, rotated like decord does."""
 
-    def __init__(self, first: Any, size: tuple[int, int] | None) -> None:
+    def __init__(self, first: Any) -> None:
         # PyAV gives the display matrix angle counter-clockwise; np.rot90 turns counter-clockwise too.
         self.turns = int(round(getattr(first, "rotation", 0) / 90)) % 4
         coded_w, coded_h = first.width, first.height
         self.display = (coded_h, coded_w) if self.turns % 2 == 0 else (coded_w, coded_h)
-        out_h, out_w = self.display if size is None else size
-        # Scale before rotating, so the scaler targets the pre-rotation shape.
-        self.scale_w, self.scale_h = (out_w, out_h) if self.turns % 2 == 0 else (out_h, out_w)
-        self.shape = (out_h, out_w, 3)
+        self.shape = (*self.display, 3)
 
     def __call__(self, frame: Any) -> np.ndarray:
-        image = frame.to_ndarray(
-            format="rgb24", width=self.scale_w, height=self.scale_h, interpolation="BILINEAR"
-        )
+        image = frame.to_ndarray(format="rgb24")
         return np.rot90(image, self.turns) if self.turns else image
 
 
-def _pyav_read(
-    path: Path, plan: _Plan, size: tuple[int, int] | None, *, last_resort: bool
-) -> _Decoded:
+def _pyav_read(path: Path, plan: _Plan, *, last_resort: bool) -> _Decoded:
     """Return the frames ``plan`` asks for, read with PyAV; raises _BackendFailure.
 
-    ``last_resort`` is accepted for symmetry with decord: sequential decoding never needs to decline.
+    Where the file's timestamps can be trusted (see :func:`_seekable`) only the frames the
+    wanted ones need are decoded (:func:`_pyav_seek_decode`); elsewhere, or if that fails in
+    any way, decoding is sequential from the first frame (:func:`_pyav_decode`).
+    ``last_resort`` is accepted for symmetry with decord: PyAV never needs to decline.
     """
     av = _import_av()
     if av is None:
@@ -320,32 +331,126 @@ def _pyav_read(
         stream = container.streams.video[0]
         try:
             fps = _pyav_fps(stream)
-            num_frames = _pyav_count_frames(av, path)
+            packets = _pyav_packets(av, path)
             stream.codec_context.thread_count = _DECODER_THREADS
         except Exception as exc:
             raise _BackendFailure(_short_reason(exc, path), summary="its header cannot be read") from exc
+        num_frames = len(packets)
         _check_stream(num_frames, fps)
         indices = plan(num_frames, fps)
         wanted, where = np.unique(indices, return_inverse=True)
-        frames, display = _pyav_decode(container, stream, wanted, size, num_frames, path)
+        result = None
+        if _seekable(container, stream, packets, fps):
+            try:
+                result = _pyav_seek_decode(container, stream, packets, wanted)
+            except Exception:  # noqa: BLE001 - decode from the start instead: exact, and its error is the one to report
+                result = None
+            if result is None:
+                container.seek(0, stream=stream)
+                stream.codec_context.skip_frame = "DEFAULT"
+                stream.codec_context.flush_buffers()
+        if result is None:
+            result = _pyav_decode(container, stream, wanted, num_frames, path)
+        frames, display, decoded = result
     if len(wanted) != len(indices):
         frames = frames[where]
     height, width = display
-    info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "pyav")
+    info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height), "pyav",
+                     decoded)
     return _Decoded(frames, indices, info)
+
+
+# Containers whose timestamps are presentation times by design (AVI's are often not: HMDB-51's
+# DivX clips pack two frames into one packet).
+SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
+
+
+def _seekable(container: Any, stream: Any, packets: _Packets, fps: float) -> bool:
+    """Whether ``packets`` can be addressed by timestamp: a container that keeps presentation
+    timestamps, every packet with one, all distinct, and in presentation order on the grid of a
+    constant frame rate (frame ``i`` is then the ``i``-th timestamp)."""
+    names = set(container.format.name.split(","))
+    if not names & set(SEEKABLE_FORMATS) or not packets.keyframe or not packets.keyframe[0]:
+        return False
+    if any(pts is None for pts in packets.pts) or len(set(packets.pts)) != len(packets):
+        return False
+    if stream.time_base is None or len(packets) < 2:
+        return len(packets) == 1
+    # Frame i shows at i frame durations from the first, give or take the rounding of the time
+    # base (Matroska's milliseconds: 33 or 34 at 30 fps).
+    pts = np.sort(np.asarray(packets.pts, dtype=np.int64))
+    duration = 1.0 / (fps * float(stream.time_base))
+    return bool(np.all(np.abs(pts - pts[0] - np.arange(len(pts)) * duration) <= 1.0))
+
+
+def _pyav_seek_decode(container: Any, stream: Any, packets: _Packets, wanted: np.ndarray
+                      ) -> tuple[np.ndarray, tuple[int, int], int] | None:
+    """Decode only what the ``wanted`` (sorted, unique) frames need: from the keyframe before
+    each one (seeking when that is ahead of where decoding stands), telling the decoder to skip
+    the frames no other frame refers to on every packet that is not a wanted frame. The frames
+    are those sequential decoding gives, bit for bit.
+
+    Returns (frames, displayed (height, width), frames decoded), or None when a wanted frame did
+    not come out (the caller then decodes sequentially, which knows the end-of-stream rules).
+    """
+    order = sorted(packets.pts)  # presentation order: frame i has the i-th timestamp
+    targets = [order[i] for i in wanted]
+    position = {pts: i for i, pts in enumerate(packets.pts)}  # decoding order
+    keyframes = [i for i, key in enumerate(packets.keyframe) if key]
+
+    def start_of(pts: int) -> int:
+        """The last keyframe before the frame ``pts`` in decoding order that shows no later."""
+        at = position[pts]
+        return max(k for k in keyframes if k <= at and packets.pts[k] <= pts)
+
+    codec = stream.codec_context
+    got: dict[int, np.ndarray] = {}
+    convert: _FrameConverter | None = None
+    decoded = 0
+    following = -1  # the decoding-order position of the next packet the demuxer gives
+    pending = set(targets)
+    for target in targets:
+        if target in got:
+            continue
+        start = start_of(target)
+        if following < 0 or start > following:  # else decoding on reaches it as well
+            container.seek(packets.pts[start], stream=stream, backward=True, any_frame=False)
+            codec.flush_buffers()
+            following = start
+        for packet in container.demux(stream):
+            flush = packet.size == 0
+            if not flush:
+                codec.skip_frame = "DEFAULT" if packet.pts in pending else "NONREF"
+                following = position.get(packet.pts, following) + 1
+            else:
+                codec.skip_frame = "DEFAULT"
+            for frame in codec.decode(None if flush else packet):
+                decoded += 1
+                if frame.pts in pending:
+                    if convert is None:
+                        convert = _FrameConverter(frame)
+                    got[frame.pts] = convert(frame)
+                    pending.discard(frame.pts)
+            if target in got or flush:
+                break
+        if target not in got:
+            return None
+    if convert is None:
+        return None
+    return np.stack([got[t] for t in targets]), convert.display, decoded
 
 
 def _pyav_decode(
     container: Any,
     stream: Any,
     wanted: np.ndarray,
-    size: tuple[int, int] | None,
     num_frames: int,
     path: Path,
-) -> tuple[np.ndarray, tuple[int, int]]:
+) -> tuple[np.ndarray, tuple[int, int], int]:
     """Decode from the start, converting only the ``wanted`` (sorted, unique) frames.
 
-    Returns the frames and the native displayed (height, width). Inter frames need their references
+    Returns the frames, the native displayed (height, width) and the number of frames decoded.
+    Inter frames need their references
     decoded anyway, so decoding is sequential; only RGB conversion is skipped for unwanted frames, and
     decoding stops after the last wanted frame. Raises _BackendFailure (see END_OF_STREAM_SLACK).
     """
@@ -357,7 +462,7 @@ def _pyav_decode(
     try:
         for frame in container.decode(stream):
             if convert is None:
-                convert = _FrameConverter(frame, size)
+                convert = _FrameConverter(frame)
                 out = np.empty((len(wanted), *convert.shape), dtype=np.uint8)
             if wanted[pos] == decoded:
                 out[pos] = convert(frame)
@@ -379,27 +484,13 @@ def _pyav_decode(
                 summary=f"only {decoded} of its {num_frames} frames decode",
             )
         out[pos:] = convert(last)
-    return out, convert.display
+    return out, convert.display, decoded
 
 
 _READERS: dict[str, Callable[..., _Decoded]] = {
     "decord": _decord_read,
     "pyav": _pyav_read,
 }
-
-
-def _native_display_size(path: Path) -> tuple[int, int]:
-    """Return (height, width) as displayed, from one decoded frame; raises _BackendFailure."""
-    failures = []
-    # PyAV first: opening it only parses headers, while decord indexes every packet of the file.
-    for name in ("pyav", "decord"):
-        try:
-            info = _READERS[name](path, _first_frame_plan, None, last_resort=True).info
-        except _BackendFailure as failure:
-            failures.append(f"{name}: {failure.detail}")
-            continue
-        return info.height, info.width
-    raise _BackendFailure("cannot read the native frame size (" + "; ".join(failures) + ")")
 
 
 def _first_frame_plan(num_frames: int, fps: float) -> np.ndarray:
@@ -426,7 +517,7 @@ def _backend_order(backend: str) -> list[str]:
     return [backend]
 
 
-def _decode(path: str | Path, backend: str, plan: _Plan, size: tuple[int, int] | None) -> _Decoded:
+def _decode(path: str | Path, backend: str, plan: _Plan) -> _Decoded:
     """Run ``plan`` on the first backend that succeeds; raises one VideoDecodeError if none does."""
     path = Path(path)
     order = _backend_order(backend)
@@ -437,12 +528,12 @@ def _decode(path: str | Path, backend: str, plan: _Plan, size: tuple[int, int] |
     failures: list[tuple[str, _BackendFailure]] = []
     for name in order:
         try:
-            return _READERS[name](path, plan, size, last_resort=name == order[-1])
+            return _READERS[name](path, plan, last_resort=name == order[-1])
         except _BackendFailure as failure:
             failures.append((name, failure))
-    # The later backend (PyAV) decodes sequentially, so its headline is the more precise one.
-    summaries = [failure.summary for _, failure in failures if failure.summary]
-    headline = summaries[-1] if summaries else "no backend could decode it"
+    # PyAV decodes sequentially where it must, so its headline is the more precise one.
+    summaries = {name: failure.summary for name, failure in failures if failure.summary}
+    headline = summaries.get("pyav") or next(iter(summaries.values()), "no backend could decode it")
     reasons = "; ".join(f"{name}: {failure.detail}" for name, failure in failures)
     raise VideoDecodeError(
         f"cannot decode {path}: {headline} ({reasons})",
@@ -511,7 +602,7 @@ def probe(path: str | Path, *, backend: str = "auto") -> VideoInfo:
     Raises VideoDecodeError when no backend can open the file or decode its first frame, and
     ConfigError for an unknown or uninstalled ``backend``.
     """
-    return _decode(path, backend, _first_frame_plan, None).info
+    return _decode(path, backend, _first_frame_plan).info
 
 
 def read_frames(
@@ -520,8 +611,10 @@ def read_frames(
     *,
     size: int | tuple[int, int] | None = None,
     backend: str = "auto",
+    resize: str = "bilinear",
 ) -> np.ndarray:
-    """Return the frames at ``indices`` (any order, repeats allowed) as (N, H, W, 3) uint8 RGB.
+    """Return the frames at ``indices`` (any order, repeats allowed) as (N, H, W, 3) uint8 RGB,
+    resized to ``size`` by ``resize`` (see :func:`resize_frames`).
 
     ``size`` is an int for a square (size, size) frame, a (height, width) pair, or None for the
     native displayed size. An index a frame or two past the last frame that actually decodes gets that
@@ -550,7 +643,9 @@ def read_frames(
             )
         return wanted
 
-    return _decode(path, backend, plan, _normalize_size(size)).frames
+    target = _normalize_size(size)
+    frames = _decode(path, backend, plan).frames
+    return frames if target is None else resize_frames(frames, target, resize)
 
 
 def sample_frames(
@@ -581,19 +676,24 @@ def sample_frames(
         return plans[num_frames, fps]
 
     target = _normalize_size(size)
-    decoded = _decode(path, backend, plan, None if resize == "area" else target)
-    frames = decoded.frames
-    if resize == "area" and target is not None:
-        frames = resize_area(frames, target)
+    decoded = _decode(path, backend, plan)
+    frames = decoded.frames if target is None else resize_frames(decoded.frames, target, resize)
     indices = decoded.indices.astype(np.int64)
     return Clip(frames, indices, indices / decoded.info.fps, decoded.info)
 
 
-def resize_area(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``frames`` (N, H, W, 3) uint8 resized to ``size`` (height, width) as ABDN does it:
-    ``cv2.resize`` with ``INTER_AREA``, the aspect ratio not kept."""
+INTERPOLATIONS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int], resize: str = "area") -> np.ndarray:
+    """``frames`` (N, H, W, 3) uint8 resized to ``size`` (height, width), the aspect ratio not
+    kept: ``area`` as ABDN does it (``cv2.resize`` with ``INTER_AREA``), ``bilinear`` with
+    ``INTER_LINEAR``. The one resize of every backend's frames, so that a video's pixels do not
+    depend on which backend read it."""
     height, width = size
+    if frames.shape[1:3] == (height, width):
+        return frames
     out = np.empty((len(frames), height, width, 3), dtype=np.uint8)
     for i, frame in enumerate(frames):
-        out[i] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        out[i] = cv2.resize(frame, (width, height), interpolation=INTERPOLATIONS[resize])
     return out

@@ -41,21 +41,25 @@ def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None
 
     A GPU slot sees only its GPU (``CUDA_VISIBLE_DEVICES``), so every worker uses ``cuda:0``;
     more jobs than GPUs share them round robin: the first ``len(gpus)`` slots go one to each
-    GPU, the next ones again. CPU slots split the cores between them.
+    GPU, the next ones again. Slots split the host's cores between them: each gets its share as
+    ``OMP_NUM_THREADS`` and ``AVC_CPUS`` (the CPUs its decoding workers follow).
     """
     gpus = [d for d in devices if d.startswith("cuda")]
+    cores = cores or os.cpu_count() or 1
     if gpus:
         count = jobs or len(gpus) * per_gpu(gpus_per_job)
+        # Each job's share of the host's CPUs: its threads and its decoding workers.
+        share = str(max(1, cores // count))
         slots = []
         for i in range(count):
             gpu = gpus[i % len(gpus)]
             index = gpu.split(":", 1)[1] if ":" in gpu else "0"
             slots.append(Slot(f"{gpu}#{i // len(gpus)}" if count > len(gpus) else gpu, "cuda:0",
-                              {"CUDA_VISIBLE_DEVICES": index}))
+                              {"CUDA_VISIBLE_DEVICES": index, "OMP_NUM_THREADS": share,
+                               "AVC_CPUS": share}))
         return slots
     count = jobs or 1
-    cores = cores or os.cpu_count() or 1
     threads = str(max(1, cores // count))
     return [Slot(f"cpu#{i}" if count > 1 else "cpu", "cpu",
-                 {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads})
+                 {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "AVC_CPUS": threads})
             for i in range(count)]

@@ -77,6 +77,10 @@ def run_task(job: Job, after: object = None) -> int:
            "AVC_EXIT_WITH": str(os.getpid())}
     if not ray.get_gpu_ids():
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job must not pick a GPU by itself
+    # The CPUs Ray gave the task: the worker's threads and its decoding workers follow them.
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    if cpus:
+        env["OMP_NUM_THREADS"] = env["AVC_CPUS"] = str(max(1, int(cpus)))
     process = None
     try:
         with open(job.log, "ab") as out:

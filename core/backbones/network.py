@@ -104,17 +104,19 @@ def compile_backbone(backbone: Backbone, device: torch.device) -> Backbone:
 
 @torch.inference_mode()
 def extract_maps(backbone: Backbone, frames: torch.Tensor, device: torch.device, *,
-                 batch_frames: int = 64, precision: str = "fp32") -> torch.Tensor:
+                 batch_frames: int = 64, precision: str = "fp32",
+                 to_cpu: bool = True) -> torch.Tensor:
     """Run ``backbone`` (placed on ``device`` by :func:`place_backbone`) over uint8 RGB ``frames``
     (N, H, W, 3), ``batch_frames`` at a time, under the autocast of ``precision`` (a resolved
     one: fp32, bf16 or fp16; see :mod:`core.precision`).
 
-    Returns the conv maps (N, C, h, w) as float16 on the CPU, the precision the feature cache
-    stores. On CUDA the input is channels_last.
+    Returns the conv maps (N, C, h, w) as float16, the precision the feature cache stores, on the
+    CPU (or where they were computed, without ``to_cpu``). On CUDA the input is channels_last.
     """
     outputs = [_forward(backbone, chunk, device, precision)
                for chunk in frames.split(max(1, batch_frames))]
-    return torch.cat(outputs)
+    maps = torch.cat(outputs)
+    return maps.cpu() if to_cpu else maps
 
 
 def _forward(backbone: Backbone, frames: torch.Tensor, device: torch.device,
@@ -124,4 +126,4 @@ def _forward(backbone: Backbone, frames: torch.Tensor, device: torch.device,
         x = x.contiguous(memory_format=torch.channels_last)
     with autocast(device, precision):
         out = backbone(x)
-    return out.to(torch.float16).cpu()
+    return out.to(torch.float16)

@@ -36,6 +36,25 @@ def test_cpu_jobs_split_the_cores() -> None:
     two = plan_slots(["cpu"], 2, cores=8)
     assert [s.env["OMP_NUM_THREADS"] for s in two] == ["4", "4"]
     assert plan_slots(["cpu"], 4, cores=2)[0].env["OMP_NUM_THREADS"] == "1"
+    assert [s.env["AVC_CPUS"] for s in two] == ["4", "4"]
+
+
+def test_jobs_sharing_gpus_share_the_cpus_and_decode_with_their_share(monkeypatch) -> None:
+    from core.features import available_cpus, default_workers
+
+    shared = plan_slots(["cuda:0", "cuda:1"], 4, cores=16)
+    assert [s.env["OMP_NUM_THREADS"] for s in shared] == ["4"] * 4
+    assert [s.env["AVC_CPUS"] for s in shared] == ["4"] * 4
+    monkeypatch.setenv("AVC_CPUS", "4")
+    assert available_cpus() == 4
+    assert default_workers("cuda") == 3  # every CPU but the one feeding the GPU
+    assert default_workers("cpu") == 2  # half: the CNN needs the others
+    monkeypatch.setenv("AVC_CPUS", "2")
+    assert (default_workers("cuda"), default_workers("cpu")) == (1, 1)
+    monkeypatch.setenv("AVC_CPUS", "32")
+    assert (default_workers("cuda"), default_workers("cpu")) == (31, 4)
+    monkeypatch.delenv("AVC_CPUS")
+    assert available_cpus() >= 1
 
 
 _wait_for = functools.partial(wait_until, timeout=120.0)

@@ -96,10 +96,10 @@ def test_area_resize_is_abdns_and_the_same_from_either_backend(shared_data: Path
     first = next(iter(resized.values())).astype(int)
     for frames in resized.values():
         assert np.abs(frames.astype(int) - first).max() <= 2
-    # The decoder's bilinear scaling is another picture: it is a separate, recorded choice.
+    # Bilinear interpolation is another picture: it is a separate, recorded choice.
     bilinear = sample_frames(path, ONE_FPS, size=224, resize="bilinear").frames
     difference = np.abs(bilinear.astype(int) - first)
-    assert difference.mean() > 0.3 and difference.max() > 20
+    assert difference.mean() > 0.1 and difference.max() > 10
 
 
 def test_configs_record_the_resize() -> None:

@@ -115,14 +115,22 @@ def test_decord_and_pyav_agree_on_every_real_clip(one_fps_clips: dict[str, dict[
 
 
 @needs_decord
-def test_auto_prefers_decord_but_hands_bad_timestamp_files_to_pyav(
-    one_fps_clips: dict[str, dict[str, Clip]],
+def test_auto_prefers_pyav_and_falls_back_to_decord(
+    one_fps_clips: dict[str, dict[str, Clip]], shared_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     used = {name: clip.info.backend for name, clip in one_fps_clips["auto"].items()}
-    assert used["test.mp4"] == used["v_SoccerJuggling_g23_c01.avi"] == "decord"
-    # HMDB DivX and test.avi (XviD with B-frames) carry unusable timestamps, so decord cannot seek.
-    for name in [*HMDB_WAVE, "test.avi"]:
-        assert used[name] == "pyav", name
+    assert set(used.values()) == {"pyav"}
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise video._BackendFailure("PyAV failed")
+
+    monkeypatch.setitem(video._READERS, "pyav", fails)
+    # decord, the last backend left, reads a file without usable timestamps without seeking.
+    path = shared_data / "videos" / "TrumanShow_wave_f_nm_np1_fr_med_26.avi"
+    clip = sample_frames(path, ONE_FPS)
+    assert clip.info.backend == "decord"
+    assert _mad(clip.frames, one_fps_clips["pyav"][path.name].frames) < 1.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -263,7 +271,7 @@ class _FakeFrame:
         self.index = index
 
     def to_ndarray(self, **kwargs: Any) -> np.ndarray:
-        return np.full((kwargs["height"], kwargs["width"], 3), self.index, dtype=np.uint8)
+        return np.full((self.height, self.width, 3), self.index, dtype=np.uint8)
 
 
 class _FakeContainer:
@@ -281,7 +289,7 @@ class _FakeContainer:
 
 
 def _decode_fake(container: _FakeContainer, wanted: list[int], num_frames: int) -> np.ndarray:
-    frames, _ = video._pyav_decode(container, None, np.array(wanted), None, num_frames, Path("fake.avi"))
+    frames, _, _ = video._pyav_decode(container, None, np.array(wanted), num_frames, Path("fake.avi"))
     return frames[:, 0, 0, 0]
 
 
@@ -338,7 +346,7 @@ def test_probe_reports_count_fps_and_size(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["auto", "pyav", "decord"])
-def test_size_resizes_in_the_decoder(shared_data: Path, backend: str) -> None:
+def test_size_resizes_after_decoding(shared_data: Path, backend: str) -> None:
     if backend != "auto" and backend not in available_backends():
         pytest.skip(f"{backend} not installed")
     path = shared_data / "videos" / "example.avi"
@@ -389,3 +397,80 @@ def test_segments_rng_draws_once_even_when_decord_falls_back(shared_data: Path) 
     clip = sample_frames(path, tsn, size=16, rng=np.random.default_rng(7))
     expected = sampled_indices(49, 30.0, tsn, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(clip.indices, expected)
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact decoding close to the limit: keyframe seeks and skipped non-reference frames (PyAV)
+
+
+@needs_pyav
+def test_seeking_gives_the_frames_of_sequential_decoding_bit_for_bit(
+    real_videos: list[Path], edge: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clips = [*real_videos, edge / "video_0.mov", edge / "video_90.mov"]
+    seeking = {p.name: sample_frames(p, ONE_FPS, backend="pyav") for p in clips}
+    monkeypatch.setattr(video, "_seekable", lambda *args: False)
+    sequential = {p.name: sample_frames(p, ONE_FPS, backend="pyav") for p in clips}
+    seeked = []
+    for name, clip in seeking.items():
+        np.testing.assert_array_equal(clip.indices, sequential[name].indices, err_msg=name)
+        np.testing.assert_array_equal(clip.frames, sequential[name].frames, err_msg=name)
+        if clip.info.decoded < sequential[name].info.decoded:
+            seeked.append(name)
+    # The MP4 and MKV clips of several seconds decode less than the frames up to their last
+    # sampled one; the AVIs decode from the start (their timestamps are not trusted).
+    assert sorted(seeked) == ["R6llTwEh07w.mp4", "SOX5yA1l24A.mp4", "WUzgd7C1pWA.mp4",
+                              "demo.mp4", "flipping_a_pancake.mkv", "test.mp4"]
+
+
+@needs_pyav
+def test_a_long_short_gop_video_decodes_near_the_keyframe_limit(tmp_path: Path) -> None:
+    """60 s at 25 fps with a keyframe every 25 frames: one sampled frame a second costs about
+    one GOP's reference frames, not the whole video."""
+    import av
+
+    path = tmp_path / "long.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={
+            "x264-params": "keyint=25:min-keyint=25:scenecut=0:bframes=2"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(1500):
+            image = np.full((48, 64, 3), i % 256, dtype=np.uint8)
+            image[:, (i % 64):(i % 64) + 4] = 255 - image[:, (i % 64):(i % 64) + 4]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    clip = sample_frames(path, ONE_FPS, backend="pyav")
+    assert clip.indices.tolist() == list(range(0, 1500, 25))
+    # The sampled frames are keyframes here, each the first of its GOP: it comes out of the
+    # decoder once the frames after it that it waits for (B-frame reordering) are in.
+    assert clip.info.decoded <= 4 * len(clip.indices)
+    again = read_frames(path, [13, 14, 700], backend="pyav")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(video, "_seekable", lambda *args: False)
+    try:
+        np.testing.assert_array_equal(again, read_frames(path, [13, 14, 700], backend="pyav"))
+        sequential = sample_frames(path, ONE_FPS, backend="pyav")
+    finally:
+        monkeypatch.undo()
+    np.testing.assert_array_equal(clip.frames, sequential.frames)
+    assert sequential.info.decoded >= 1476
+
+
+@needs_decord
+@needs_pyav
+@pytest.mark.parametrize("resize", ["area", "bilinear"])
+def test_one_resize_for_every_backend(real_videos: list[Path], resize: str) -> None:
+    """The frames are resized after decoding, in one place: a backend's resized frames are its
+    native frames resized, so the backends differ only where their decoders do."""
+    for path in real_videos:
+        native = {b: sample_frames(path, ONE_FPS, backend=b) for b in ("decord", "pyav")}
+        small = {b: sample_frames(path, ONE_FPS, backend=b, size=64, resize=resize)
+                 for b in ("decord", "pyav")}
+        for backend in ("decord", "pyav"):
+            expected = video.resize_frames(native[backend].frames, (64, 64), resize)
+            np.testing.assert_array_equal(small[backend].frames, expected, err_msg=path.name)
+        if np.array_equal(native["decord"].frames, native["pyav"].frames):
+            np.testing.assert_array_equal(small["decord"].frames, small["pyav"].frames)
+        assert _mad(small["decord"].frames, small["pyav"].frames) < 1.0, path.name
