@@ -59,7 +59,8 @@ def bare_forward(backbone, batches: list[torch.Tensor], precision: str = "fp32")
     """Seconds for the forward passes alone over already preprocessed ``batches``."""
     cpu = torch.device("cpu")
     with autocast(cpu, precision):
-        backbone(batches[0][:2])  # warm-up: allocator, kernels
+        for x in {tuple(b.shape): b for b in batches}.values():  # warm-up: each batch shape
+            backbone(x)
         start = time.perf_counter()
         for x in batches:
             backbone(x)

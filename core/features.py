@@ -485,11 +485,22 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
     return report
 
 
+@dataclass
+class _Queued:
+    """A video waiting in the packer: its frames, how many went into a forward pass, their maps."""
+
+    key: object
+    frames: torch.Tensor
+    taken: int = 0
+    maps: list[torch.Tensor] = field(default_factory=list)
+
+
 class _FramePacker:
-    """Packs frames of consecutive videos into forward batches of about ``batch_frames`` frames,
-    so short 1-fps clips still make full batches; :meth:`add` and :meth:`flush` return the
-    (video key, its conv maps) of the videos a batch completed, the maps float16 where the
-    forward ran (the entry writer copies them back)."""
+    """Packs the frames of consecutive videos into forward batches of exactly ``batch_frames``
+    frames (a video may span two batches), so short 1-fps clips still make full batches and the
+    CNN sees one batch shape (a new shape costs oneDNN and cuDNN a new plan). :meth:`add` and
+    :meth:`flush` return the (video key, its conv maps) of the videos completed, in order, the
+    maps float16 where the forward ran (the entry writer copies them back)."""
 
     def __init__(self, backbone: Backbone, device: torch.device, batch_frames: int,
                  precision: str = "fp32") -> None:
@@ -497,26 +508,45 @@ class _FramePacker:
         self.device = device
         self.precision = precision
         self.batch_frames = max(1, batch_frames)
-        self.pending: list[tuple[object, torch.Tensor]] = []
+        self.queue: collections.deque[_Queued] = collections.deque()
         self.pending_frames = 0
 
     def add(self, key: object, frames: torch.Tensor) -> list[tuple[object, torch.Tensor]]:
-        self.pending.append((key, frames))
+        self.queue.append(_Queued(key, frames))
         self.pending_frames += frames.shape[0]
-        return self.flush() if self.pending_frames >= self.batch_frames else []
+        done = []
+        while self.pending_frames >= self.batch_frames:
+            done += self._forward(self.batch_frames)
+        return done
 
     def flush(self) -> list[tuple[object, torch.Tensor]]:
-        if not self.pending:
-            return []
-        pending, self.pending, self.pending_frames = self.pending, [], 0
-        frames = torch.cat([f for _, f in pending])
-        maps = extract_maps(self.backbone, frames, self.device, batch_frames=self.batch_frames,
+        """Run what is left (a last, smaller batch)."""
+        return self._forward(self.pending_frames) if self.pending_frames else []
+
+    def _forward(self, count: int) -> list[tuple[object, torch.Tensor]]:
+        parts: list[tuple[_Queued, int]] = []
+        chunks, need = [], count
+        for item in self.queue:
+            if need == 0:
+                break
+            k = min(item.frames.shape[0] - item.taken, need)
+            if k:
+                chunks.append(item.frames[item.taken:item.taken + k])
+                parts.append((item, k))
+                item.taken += k
+                need -= k
+        maps = extract_maps(self.backbone, torch.cat(chunks), self.device, batch_frames=count,
                             precision=self.precision, to_cpu=False)
-        out, offset = [], 0
-        for key, f in pending:
-            out.append((key, maps[offset:offset + f.shape[0]]))
-            offset += f.shape[0]
-        return out
+        offset = 0
+        for item, k in parts:
+            item.maps.append(maps[offset:offset + k])
+            offset += k
+        self.pending_frames -= count
+        done = []
+        while self.queue and self.queue[0].taken == self.queue[0].frames.shape[0]:
+            item = self.queue.popleft()
+            done.append((item.key, item.maps[0] if len(item.maps) == 1 else torch.cat(item.maps)))
+        return done
 
 
 class _EntryWriter:

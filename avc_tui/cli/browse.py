@@ -38,6 +38,17 @@ def _one_of(value: str | None, choices, what: str, option: str) -> None:
                           hint=f"for example {option} {list(choices)[0]}")
 
 
+def _precision(row) -> str:
+    """What the run's precisions resolved to (from its result), and what its config asked for."""
+    used = (row.result or {}).get("precision") or {}
+    asked = (row.config.get("features", {}).get("precision", "fp32"),
+             row.config.get("train", {}).get("precision", "fp32"))
+    if not used:
+        return f"features {asked[0]}, training {asked[1]}"
+    said = f"features {used.get('features')}, training {used.get('training')}"
+    return said + (f" (asked: {asked[0]}, {asked[1]})" if "auto" in asked else "")
+
+
 def list_experiments(
     status: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (folder) name.")] = None,
@@ -158,6 +169,7 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
         ("dataset", f"{row.dataset} (split {row.split})"), ("backbone", row.backbone),
         ("head", row.head), ("preset", f"{row.preset}, seed {row.seed}"),
         ("epoch", f"{row.epoch}/{row.epochs or '?'}"), ("device", row.device or "—"),
+        ("precision", _precision(row)),
         ("host / pid", f"{row.host or '—'} / {row.pid or '—'}"),
         ("attempt", f"{row.attempt or '—'}"
                     + (f" (Ray node {row.node_id[:12]})" if row.node_id else "")),

@@ -201,3 +201,32 @@ def test_the_lock_makes_a_second_extractor_wait(spec, tmp_path: Path) -> None:
         assert not entered.wait(0.5), "the lock let a second holder in"
     assert entered.wait(10), "the lock was not released"
     other.join(10)
+
+
+def test_the_packer_makes_batches_of_one_shape_across_videos(monkeypatch) -> None:
+    from core.backbones import build_backbone
+    from core.backbones import network as network_mod
+    from core.features import _FramePacker
+
+    backbone = build_backbone("tinycnn", weights="none", input_size=32)
+    shapes = []
+    real = network_mod._forward
+
+    def spy(backbone, frames, device, precision):
+        shapes.append(frames.shape[0])
+        return real(backbone, frames, device, precision)
+
+    monkeypatch.setattr(network_mod, "_forward", spy)
+    packer = _FramePacker(backbone, torch.device("cpu"), batch_frames=4)
+    videos = {name: torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8)
+              for name, n in (("a", 3), ("b", 5), ("c", 2))}
+    done = []
+    for name, frames in videos.items():
+        done += packer.add(name, frames)
+    done += packer.flush()
+    assert shapes == [4, 4, 2]  # one shape but for the last batch; b spans two batches
+    assert [name for name, _ in done] == ["a", "b", "c"]
+    for name, maps in done:
+        alone = network_mod.extract_maps(backbone, videos[name], torch.device("cpu"))
+        assert maps.shape == alone.shape
+        torch.testing.assert_close(maps.float(), alone.float(), atol=2e-3, rtol=2e-3)

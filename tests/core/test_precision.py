@@ -134,3 +134,20 @@ def test_a_compiled_backbone_extracts_the_eager_features(easy_dataset: Path,
         a = cache.load(eager, first.hashes[video]).features.astype("float32")
         b = cache.load(compiled, second.hashes[video]).features.astype("float32")
         assert abs(a - b).max() <= 1e-2
+
+
+def test_show_says_what_the_precision_resolved_to(tmp_path: Path, easy_dataset: Path,
+                                                  easy_config) -> None:
+    from typer.testing import CliRunner
+
+    from avc_tui.cli import app
+    from avc_tui.registry import Registry
+
+    db = str(tmp_path / "experiments.db")
+    with Registry(db) as registry:
+        row = registry.create(easy_config(easy_dataset), runs_root=tmp_path / "runs")
+        registry.finish(row.id, "finished", result={
+            "test": {"top1": 0.5}, "precision": {"features": "bf16", "training": "fp32"}})
+    shown = CliRunner().invoke(app, ["show", str(row.id), "--db", db])
+    assert shown.exit_code == 0, shown.output
+    assert "features bf16, training fp32 (asked: auto, auto)" in shown.stdout
