@@ -342,11 +342,13 @@ def available_cpus() -> int:
 def default_workers(device: torch.device | str = "cpu") -> int:
     """Decoding worker processes for an extraction on ``device``: on a GPU every CPU of the job
     but the one that feeds the GPU (decoding is what limits it there); on the CPU half the
-    job's CPUs, at most 4 (the CNN needs the others)."""
+    job's CPUs, at most 4 (the CNN needs the others), and none below 4 CPUs: there a worker
+    only takes cores from the CNN, and decoding in the process was faster
+    (``benchmarks/bench_extract.py``)."""
     cpus = available_cpus()
     if torch.device(device).type == "cuda":
         return max(1, cpus - 1)
-    return max(1, min(4, cpus // 2))
+    return min(4, cpus // 2) if cpus >= 4 else 0
 
 
 def find_unreadable(videos: Sequence[Path], specs: Sequence[ExtractionSpec], cache: FeatureCache,
