@@ -339,19 +339,23 @@ def _pyav_read(path: Path, plan: _Plan, *, last_resort: bool) -> _Decoded:
         _check_stream(num_frames, fps)
         indices = plan(num_frames, fps)
         wanted, where = np.unique(indices, return_inverse=True)
-        result = None
-        if _seekable(container, stream, packets, fps):
+        if not _seekable(container, stream, packets, fps):
+            result = _pyav_decode(container, stream, wanted, num_frames, path)
+        else:
             try:
                 result = _pyav_seek_decode(container, stream, packets, wanted)
-            except Exception:  # noqa: BLE001 - decode from the start instead: exact, and its error is the one to report
+            except Exception:  # noqa: BLE001 - decoded from the start below: exact, and its error is the one to report
                 result = None
-            if result is None:
-                container.seek(0, stream=stream)
-                stream.codec_context.skip_frame = "DEFAULT"
-                stream.codec_context.flush_buffers()
-        if result is None:
+    if result is None:  # from the start, in a fresh container (no seek, no skipping left over)
+        try:
+            container = av.open(str(path))
+        except Exception as exc:
+            raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
+        with container:
+            stream = container.streams.video[0]
+            stream.codec_context.thread_count = _DECODER_THREADS
             result = _pyav_decode(container, stream, wanted, num_frames, path)
-        frames, display, decoded = result
+    frames, display, decoded = result
     if len(wanted) != len(indices):
         frames = frames[where]
     height, width = display
