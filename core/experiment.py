@@ -325,6 +325,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         "in_dim": in_dim,
         "feature_shape": list(feature_shape(config.features.backbone, spec.input_size)),
         "input_size": spec.input_size,
+        "feature_precision": spec.precision,  # what prediction extracts in
         "multilabel": dataset.multilabel,
         **normalizer.state(),
     }

@@ -469,8 +469,10 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                         break
                 if not report.cancelled:
                     finished(packer.flush())
-            finally:
-                writer.close()  # every entry handed over is on disk (or its error is raised)
+            except BaseException:
+                writer.close(quiet=True)  # the error that stopped the loop is the one to raise
+                raise
+            writer.close()  # every entry handed over is on disk, or its error is raised
     # A copy of an unreadable video is as unreadable, not cached.
     failed_digests = {report.hashes[p]: error for p, error in report.failed.items()}
     for path in copies:
@@ -554,8 +556,9 @@ class _FramePacker:
 class _EntryWriter:
     """Writes cache entries on a thread of its own, with the copy back from the GPU, so that the
     next forward pass does not wait for them; at most ``depth`` entries are in flight (their maps
-    hold device memory). A failed write (a full disk) is raised by the next :meth:`submit` or by
-    :meth:`close`."""
+    hold device memory). A failed write (a full disk) is raised by the :meth:`submit` that finds
+    the queue full or by :meth:`close`: the extraction then fails, and entries already written
+    stay valid."""
 
     def __init__(self, cache: FeatureCache, spec: ExtractionSpec, depth: int = 64) -> None:
         self.cache, self.spec, self.depth = cache, spec, depth
@@ -571,9 +574,14 @@ class _EntryWriter:
         entry = FeatureEntry(maps.cpu().numpy(), indices, times)
         self.cache.save(self.spec, video_hash, entry)
 
-    def close(self) -> None:
+    def close(self, *, quiet: bool = False) -> None:
+        """Wait for every entry in flight; raise the first failed write unless ``quiet``."""
         try:
             while self.pending:
-                self.pending.popleft().result()
+                future = self.pending.popleft()
+                if quiet:
+                    future.exception()
+                else:
+                    future.result()
         finally:
             self.pool.shutdown(wait=True)

@@ -101,10 +101,11 @@ class Predictor:
         # Features that come with the data (YouTube-8M) have no network to build.
         self.precomputed = get_backbone_spec(f.backbone).kind == BackboneKind.PRECOMPUTED
         self.backbone: Backbone | None = None
-        # The precision the features were extracted in, as it resolves on this device.
-        self.precision = ("fp32" if self.precomputed else ExtractionSpec.create(
-            f.backbone, weights=f.weights, input_size=f.input_size, precision=f.precision,
-            device=str(self.device)).precision)
+        # The precision the training features were extracted in (checkpoints from before it
+        # was recorded: what the config's precision means on this device).
+        self.precision = "fp32" if self.precomputed else state.get("feature_precision") or (
+            ExtractionSpec.create(f.backbone, weights=f.weights, input_size=f.input_size,
+                                  precision=f.precision, device=str(self.device)).precision)
         if not self.precomputed:
             self.backbone = place_backbone(build_backbone(
                 f.backbone, weights=f.weights, input_size=f.input_size, init_seed=f.init_seed

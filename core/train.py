@@ -68,8 +68,9 @@ class TrainSettings:
     device: torch.device
     precision: str  # resolved: fp32, bf16 or fp16 autocast (see core.precision)
     use_mask: bool
-    # A checkpoint.pt every this many epochs (and always after the last epoch and before a
-    # cancel takes effect); best.pt whenever the preset selects the best epoch and it improved.
+    # A checkpoint.pt every this many epochs, and always after the last epoch, before a cancel
+    # between epochs takes effect and with a best.pt (whenever the preset selects the best epoch
+    # and it improved). A cancel within an epoch ends the run at its last checkpoint.
     checkpoint_every: int = 1
     # Steps between the loss and accuracy being read from the device (one host sync each).
     log_every: int = 10
@@ -175,7 +176,7 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     if device.type == "cpu":
         keep_freed_memory()
     stopped_early = cancelled = False
-    epoch = start_epoch
+    epoch = saved_epoch = start_epoch
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         began = time.perf_counter()
         model.train()
@@ -215,8 +216,12 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                 cancelled = True
                 break
         if cancelled:
-            # The partial epoch is discarded: the last saved checkpoint stays the resume point.
-            epoch -= 1
+            # The partial epoch is discarded, and so are finished epochs after the last
+            # checkpoint (their state is gone): the run ends where a resume will start.
+            if epoch - 1 > saved_epoch:
+                history = [record for record in history if record["epoch"] <= saved_epoch]
+                _write_history(metrics_log, history)
+            epoch = saved_epoch
             break
         if scheduler is not None:
             scheduler.step()
@@ -246,9 +251,12 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
         if not stopped_early and should_stop is not None and should_stop():
             cancelled = True
         last = stopped_early or cancelled or epoch == settings.epochs
-        write_latest = last or (epoch - start_epoch) % settings.checkpoint_every == 0
         write_best = improved and preset.selection == "best"
-        if write_latest or write_best:
+        # best.pt never gets ahead of checkpoint.pt (a resume would select an epoch it retrains);
+        # written together they are one file.
+        write_latest = (last or write_best
+                        or (epoch - start_epoch) % settings.checkpoint_every == 0)
+        if write_latest:
             payload = {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
@@ -258,9 +266,9 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
                 "bad_epochs": bad_epochs, **checkpoint_extra,
             }
             saved = functools.partial(emit, callbacks, CheckpointSaved(epoch, str(latest)))
-            writer.submit(payload, latest=latest if write_latest else None,
-                          best=best_path if write_best else None,
-                          done=saved if write_latest else None)
+            writer.submit(payload, latest=latest, best=best_path if write_best else None,
+                          done=saved)
+            saved_epoch = epoch
         if stopped_early or cancelled:
             break
     writer.wait()

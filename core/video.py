@@ -272,6 +272,7 @@ class _Packets:
 
     pts: list[int | None]
     keyframe: list[bool]
+    discard: list[bool]  # an edit list cuts the frame out: decoded, never shown
 
     def __len__(self) -> int:
         return len(self.pts)
@@ -284,7 +285,7 @@ def _pyav_packets(av: ModuleType, path: Path) -> _Packets:
     Header counts are not used: Matroska has none, and a truncated AVI still announces its
     original length.
     """
-    pts, keyframe = [], []
+    pts, keyframe, discard = [], [], []
     with av.open(str(path)) as container:
         video = container.streams.video[0]
         # The demuxer ends with an empty flush packet, which is not a frame.
@@ -292,7 +293,8 @@ def _pyav_packets(av: ModuleType, path: Path) -> _Packets:
             if packet.size > 0:
                 pts.append(packet.pts)
                 keyframe.append(bool(packet.is_keyframe))
-    return _Packets(pts, keyframe)
+                discard.append(bool(getattr(packet, "is_discard", False)))
+    return _Packets(pts, keyframe, discard)
 
 
 class _FrameConverter:
@@ -371,12 +373,15 @@ SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
 
 def _seekable(container: Any, stream: Any, packets: _Packets, fps: float) -> bool:
     """Whether ``packets`` can be addressed by timestamp: a container that keeps presentation
-    timestamps, every packet with one, all distinct, and in presentation order on the grid of a
-    constant frame rate (frame ``i`` is then the ``i``-th timestamp)."""
+    timestamps, every packet with one, all distinct, none cut by an edit list, and in
+    presentation order on the grid of a constant frame rate (frame ``i`` is then the ``i``-th
+    timestamp)."""
     names = set(container.format.name.split(","))
     if not names & set(SEEKABLE_FORMATS) or not packets.keyframe or not packets.keyframe[0]:
         return False
     if any(pts is None for pts in packets.pts) or len(set(packets.pts)) != len(packets):
+        return False
+    if any(packets.discard):  # an edit list (a stream-copied cut): frames i and pts part ways
         return False
     if stream.time_base is None or len(packets) < 2:
         return len(packets) == 1

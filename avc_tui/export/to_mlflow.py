@@ -76,19 +76,20 @@ def export(runs: list[RunExport], tracking_uri: str, experiment_name: str, *,
     replaced = 0
     ids = {}
     for run in runs:
-        replaced += _remove_earlier(client, experiment_id, run.experiment.id, registry)
+        earlier = _earlier(client, experiment_id, run.experiment.id, registry)
         ids[run.experiment.id] = _write(client, entities, experiment_id, run, registry,
                                         checkpoints)
+        for run_id in earlier:  # only once the new one is complete
+            client.delete_run(run_id)
+        replaced += len(earlier)
     return Exported(experiment_id, ids, replaced)
 
 
-def _remove_earlier(client, experiment_id: str, avc_id: int, registry: str) -> int:
-    earlier = [run for run in client.search_runs([experiment_id],
-                                                 filter_string=f"tags.`avc.id` = '{avc_id}'")
-               if run.data.tags.get("avc.registry") == registry]
-    for run in earlier:
-        client.delete_run(run.info.run_id)
-    return len(earlier)
+def _earlier(client, experiment_id: str, avc_id: int, registry: str) -> list[str]:
+    """The ids of the MLflow runs an earlier export wrote for this experiment."""
+    return [run.info.run_id for run in client.search_runs(
+        [experiment_id], filter_string=f"tags.`avc.id` = '{avc_id}'")
+        if run.data.tags.get("avc.registry") == registry]
 
 
 def _write(client, entities, experiment_id: str, run: RunExport, registry: str,
@@ -98,6 +99,15 @@ def _write(client, entities, experiment_id: str, run: RunExport, registry: str,
     created = client.create_run(experiment_id, start_time=started, run_name=row.name,
                                 tags=_tags(run, registry))
     run_id = created.info.run_id
+    try:
+        return _fill(client, entities, run_id, run, checkpoints)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")  # not left RUNNING half-written
+        raise
+
+
+def _fill(client, entities, run_id: str, run: RunExport, checkpoints: bool) -> str:
+    row = run.experiment
     params = [entities.Param(key, str(value)[:PARAM_LENGTH])
               for key, value in flatten(row.config).items()]
     metrics = [entities.Metric(metric_name(p), p.value, _millis(p.time), p.step)

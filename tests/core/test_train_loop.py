@@ -72,6 +72,35 @@ def test_a_cancel_saves_the_epoch_it_stops_after(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2  # not in the schedule
 
 
+def test_a_cancel_within_an_epoch_ends_at_the_last_checkpoint(tmp_path: Path) -> None:
+    steps = []
+
+    def stop() -> bool:  # 7 steps an epoch: within the fifth epoch
+        steps.append(1)
+        return len(steps) == 4 * 7 + 3
+
+    train_set, val_set = _sets()
+    model = build_head("cnn-lstm", in_dim=16, num_classes=3, frames=4)
+    settings = TrainSettings(PRESETS["abdn"], epochs=7, batch_size=3, lr=1e-2, seed=0,
+                             device=torch.device("cpu"), precision="fp32", use_mask=False,
+                             checkpoint_every=3)
+    outcome = train_head(model, train_set, val_set, 3, settings, run_dir=tmp_path,
+                         checkpoint_extra={"config": "{}"}, should_stop=stop)
+    # Epoch 4 finished but was not saved: its state is gone, so the run ends at epoch 3.
+    assert outcome.cancelled and outcome.epochs_run == 3
+    assert [r["epoch"] for r in outcome.history] == [1, 2, 3]
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 3
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 3
+
+
+def test_the_best_checkpoint_is_never_ahead_of_the_latest(tmp_path: Path) -> None:
+    outcome, events = _train(tmp_path, preset="modern", epochs=6, checkpoint_every=10)
+    saved = [e.epoch for e in events if isinstance(e, CheckpointSaved)]
+    best = load_checkpoint(tmp_path / "best.pt")["epoch"]
+    assert best in saved and saved[-1] == outcome.epochs_run
+    assert best == outcome.selected_epoch
+
+
 def test_resume_after_sparse_checkpoints_repeats_only_what_was_not_saved(tmp_path: Path) -> None:
     full, _ = _train(tmp_path / "full", epochs=6)
     _train(tmp_path / "cut", epochs=4, checkpoint_every=3)  # saved after epochs 3 and 4

@@ -474,3 +474,41 @@ def test_one_resize_for_every_backend(real_videos: list[Path], resize: str) -> N
         if np.array_equal(native["decord"].frames, native["pyav"].frames):
             np.testing.assert_array_equal(small["decord"].frames, small["pyav"].frames)
         assert _mad(small["decord"].frames, small["pyav"].frames) < 1.0, path.name
+
+
+@needs_pyav
+def test_an_edit_list_cut_is_decoded_from_the_start(tmp_path: Path) -> None:
+    """A stream-copied cut keeps the packets before the cut, marked discard: they decode but
+    never show, so frame i is not the i-th timestamp and the seeking path must stand aside."""
+    import av
+
+    source, cut = tmp_path / "source.mp4", tmp_path / "cut.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={
+            "x264-params": "keyint=25:scenecut=0:bframes=0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(25):
+            image = np.full((48, 64, 3), i * 10, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(source)) as inp, av.open(str(cut), "w") as out:
+        into = out.add_stream_from_template(inp.streams.video[0])
+        shift = 2 * int(round(1 / (25 * inp.streams.video[0].time_base)))
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.pts -= shift
+                packet.dts -= shift
+                packet.stream = into
+                out.mux(packet)
+    packets = video._pyav_packets(av, cut)
+    assert packets.discard[:3] == [True, True, False]
+    with av.open(str(cut)) as container:
+        stream = container.streams.video[0]
+        assert not video._seekable(container, stream, packets, 25.0)
+    frames = read_frames(cut, [1, 2, 10], backend="pyav")
+    with av.open(str(cut)) as container:
+        shown = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    # Sequential: frame i is the i-th frame out of the decoder.
+    np.testing.assert_array_equal(frames, np.stack([shown[1], shown[2], shown[10]]))
