@@ -79,7 +79,8 @@ def test_each_job_gets_its_own_gpu_and_the_fifth_waits(local_ray, tmp_path: Path
 
 def test_four_quarter_jobs_share_one_gpu(local_ray, tmp_path: Path) -> None:
     executor = RayExecutor(db_url="sqlite://", gpus_per_job=0.25, cpus_per_job=0.25)
-    jobs = [_stand_in_job(tmp_path, i, 3) for i in range(4)]
+    # Long enough that four Ray workers start before the first ends on a loaded machine.
+    jobs = [_stand_in_job(tmp_path, i, 8) for i in range(4)]
     assert _wait([executor.submit(j) for j in jobs]) == [0] * 4
     runs = [_read(j) for j in jobs]
     assert len({gpus for _, gpus, _ in runs}) == 1, "packed onto one device"
