@@ -383,8 +383,10 @@ def _seekable(container: Any, stream: Any, packets: _Packets, fps: float) -> boo
         return False
     if any(packets.discard):  # an edit list (a stream-copied cut): frames i and pts part ways
         return False
-    if stream.time_base is None or len(packets) < 2:
-        return len(packets) == 1
+    if len(packets) == 1:
+        return True
+    if stream.time_base is None:
+        return False
     # Frame i shows at i frame durations from the first, give or take the rounding of the time
     # base (Matroska's milliseconds: 33 or 34 at 30 fps).
     pts = np.sort(np.asarray(packets.pts, dtype=np.int64))

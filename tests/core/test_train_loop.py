@@ -33,17 +33,18 @@ def _sets(n: int = 40, frames: int = 4, dim: int = 16) -> tuple[SequenceSet, Seq
 
 
 def _train(tmp_path: Path, *, preset: str = "abdn", epochs: int = 7, batch: int = 3,
-           resume: bool = False, **changes):
+           resume: bool = False, should_stop=None, events: list | None = None, **changes):
+    """Train the small head; ``events`` (a list) receives the loop's events as they come."""
     train_set, val_set = _sets()
     torch.manual_seed(0)
     model = build_head("cnn-lstm", in_dim=16, num_classes=3, frames=4)
     settings = replace(TrainSettings(PRESETS[preset], epochs=epochs, batch_size=batch, lr=1e-2,
                                      seed=0, device=torch.device("cpu"), precision="fp32",
                                      use_mask=False), **changes)
-    events = []
+    events = [] if events is None else events
     outcome = train_head(model, train_set, val_set, 3, settings, run_dir=tmp_path,
                          checkpoint_extra={"config": "{}"}, callbacks=[events.append],
-                         resume=resume)
+                         resume=resume, should_stop=should_stop)
     return outcome, events
 
 
@@ -55,19 +56,12 @@ def test_checkpoints_every_n_epochs_and_always_the_last(tmp_path: Path) -> None:
 
 
 def test_a_cancel_saves_the_epoch_it_stops_after(tmp_path: Path) -> None:
-    finished = []
+    events: list = []
 
     def stop() -> bool:
-        return len(finished) >= 2
+        return sum(isinstance(e, EpochFinished) for e in events) >= 2
 
-    train_set, val_set = _sets()
-    model = build_head("cnn-lstm", in_dim=16, num_classes=3, frames=4)
-    settings = TrainSettings(PRESETS["abdn"], epochs=7, batch_size=3, lr=1e-2, seed=0,
-                             device=torch.device("cpu"), precision="fp32", use_mask=False,
-                             checkpoint_every=5)
-    outcome = train_head(model, train_set, val_set, 3, settings, run_dir=tmp_path,
-                         checkpoint_extra={"config": "{}"}, should_stop=stop,
-                         callbacks=[lambda e: isinstance(e, EpochFinished) and finished.append(e)])
+    outcome, _ = _train(tmp_path, checkpoint_every=5, should_stop=stop, events=events)
     assert outcome.cancelled and outcome.epochs_run == 2
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2  # not in the schedule
 
@@ -79,13 +73,7 @@ def test_a_cancel_within_an_epoch_ends_at_the_last_checkpoint(tmp_path: Path) ->
         steps.append(1)
         return len(steps) == 4 * 7 + 3
 
-    train_set, val_set = _sets()
-    model = build_head("cnn-lstm", in_dim=16, num_classes=3, frames=4)
-    settings = TrainSettings(PRESETS["abdn"], epochs=7, batch_size=3, lr=1e-2, seed=0,
-                             device=torch.device("cpu"), precision="fp32", use_mask=False,
-                             checkpoint_every=3)
-    outcome = train_head(model, train_set, val_set, 3, settings, run_dir=tmp_path,
-                         checkpoint_extra={"config": "{}"}, should_stop=stop)
+    outcome, _ = _train(tmp_path, checkpoint_every=3, should_stop=stop)
     # Epoch 4 finished but was not saved: its state is gone, so the run ends at epoch 3.
     assert outcome.cancelled and outcome.epochs_run == 3
     assert [r["epoch"] for r in outcome.history] == [1, 2, 3]
