@@ -17,6 +17,10 @@ RESIZES = ("area", "bilinear")
 # Numeric precision of the CNN's forward pass and of training (see core.precision): auto is fp16 on
 # CUDA, bf16 on CPUs with native bf16 matrix instructions, fp32 otherwise.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+# How a dataset whose features come with it (YouTube-8M) is read: auto (a stream when the
+# selection would take more than a quarter of the memory), into memory once, or as a stream of
+# its TFRecord shards every epoch (see core.data.yt8m_stream).
+LOADINGS = ("auto", "memory", "stream")
 PRECISION_HINT = ("choose auto (fp16 on CUDA, bf16 on CPUs with native bf16, else fp32), fp32, "
                   "bf16 or fp16")
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from core.choices import NORMALIZATIONS, REDUCTIONS, RESIZES, check_precision
+from core.choices import LOADINGS, NORMALIZATIONS, REDUCTIONS, RESIZES, check_precision
 from core.compat import check_compatible
 from core.errors import ConfigError
 from core.presets import PRESETS
@@ -33,6 +33,9 @@ class DataConfig:
     split_seed: int = 0
     test_size: float = 0.3
     annotations: str | None = None
+    # How YouTube-8M records are read (core.choices.LOADINGS): not part of the hash, a streamed
+    # run and an in-memory one are the same experiment (the stream orders the videos its way).
+    loading: str = "auto"
 
     def __post_init__(self) -> None:
         from core.data import layout_names
@@ -41,6 +44,13 @@ class DataConfig:
         if self.layout not in layout_names():
             raise ConfigError(f"unknown dataset layout {self.layout!r}; "
                               f"choose one of: {', '.join(layout_names())}", hint=LAYOUT_HINT)
+        if self.loading not in LOADINGS:
+            raise ConfigError(f"unknown loading {self.loading!r}",
+                              hint="choose auto, memory or stream")
+        if self.loading == "stream" and self.layout != "youtube8m":
+            raise ConfigError(f"only the youtube8m layout can be streamed, not {self.layout!r}",
+                              hint="leave --loading at auto for video datasets (their features "
+                                   "are cached per video)")
         if not 0.0 < self.test_size < 1.0:
             raise ConfigError(f"test size must be between 0 and 1, got {self.test_size}")
 
@@ -132,6 +142,9 @@ class TrainConfig:
     precision: str = "auto"  # autocast of the head's training steps: see core.precision
     # Epochs between checkpoint.pt writes (the last epoch's always; best.pt whenever it improves).
     checkpoint_every: int = 1
+    # Data-parallel training processes (DDP, one per GPU; gloo on the CPU); the batch size is the
+    # global one, split between them. Not part of the hash (see core.distributed).
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -153,6 +166,9 @@ class TrainConfig:
         if self.checkpoint_every < 1:
             raise ConfigError(f"checkpoint every must be at least 1 epoch, got "
                               f"{self.checkpoint_every}", hint="pass --checkpoint-every 1 or more")
+        if self.processes < 1:
+            raise ConfigError(f"processes must be at least 1, got {self.processes}",
+                              hint="pass --processes 1 (one process) or the number of GPUs")
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,12 @@ class ExperimentConfig:
             object.__setattr__(self, "head", replace(self.head, mask=provided is not None))
         check_compatible(self.data.layout, self.features.backbone, self.head.name,
                          self.head.options)
+        if self.train.processes > 1 and (self.data.layout != "youtube8m"
+                                         or self.data.loading == "memory"):
+            raise ConfigError("data-parallel training (--processes) reads a streamed "
+                              "youtube8m dataset",
+                              hint="train video datasets with --processes 1; for youtube8m "
+                                   "leave --loading at auto or stream")
 
     @property
     def display_name(self) -> str:
@@ -198,8 +220,9 @@ class ExperimentConfig:
         body = self.to_dict()
         body.pop("name")
         body.pop("tags")
-        for how in RUN_ONLY:  # how a run goes, not what it computes
-            body["train"].pop(how)
+        for section, keys in RUN_ONLY.items():  # how a run goes, not what it computes
+            for key in keys:
+                body[section].pop(key)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -281,8 +304,8 @@ def _sorted_keys(value: Any) -> Any:
     return value
 
 
-# Train settings that change how a run goes but not what it computes: left out of its hash.
-RUN_ONLY = ("device", "checkpoint_every")
+# Settings that change how a run goes but not what it computes: left out of its hash.
+RUN_ONLY = {"train": ("device", "checkpoint_every", "processes"), "data": ("loading",)}
 # What differs between the trials of one cell: the training seed, the seed of the ABDN split and
 # the official fold.
 TRIAL_FIELDS = {"train": ("seed",), "data": ("split_seed", "split")}
@@ -303,7 +326,7 @@ def cell_key(config: dict[str, Any]) -> str:
     it), less what varies between trials: experiments with the same key are trials of one cell,
     whose numbers are averaged. An ABDN random split and official folds are different protocols,
     so they stay apart."""
-    left_out = {"train": {*RUN_ONLY, *TRIAL_FIELDS["train"]}, "data": set(TRIAL_FIELDS["data"])}
+    left_out = {section: {*RUN_ONLY[section], *TRIAL_FIELDS[section]} for section in RUN_ONLY}
     body = {key: value for key, value in config.items() if key not in ("name", "tags")}
     for section, keys in left_out.items():  # shallow copies: the config itself is not changed
         body[section] = {k: v for k, v in config.get(section, {}).items() if k not in keys}

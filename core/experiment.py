@@ -8,12 +8,13 @@ once finished, ``result.json``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,19 @@ from core.atomic import atomic_write
 from core.backbones import feature_shape
 from core.config import ExperimentConfig
 from core.data import Dataset, VideoItem, load_dataset
+from core.data.dataset import StreamSource
+from core.data.youtube8m import AUDIO_DIM, MAX_FRAMES, RGB_DIM
+from core.data.yt8m_layout import wants_stream
+from core.data.yt8m_stream import IdFraction, StreamSet, Yt8mStream
 from core.devices import resolve_device
+from core.distributed import Distributed, run_data_parallel
 from core.errors import ConfigError, VideoDecodeError
 from core.events import EventCallback, RunWarning, emit
 from core.features import (
     ExtractionReport,
     ExtractionSpec,
     FeatureCache,
+    available_cpus,
     extract_features,
     find_unreadable,
 )
@@ -45,7 +52,13 @@ from core.sequences import (
     build_sequences,
     expected_frames,
 )
-from core.train import TrainSettings, final_metrics, holdout_split, train_head
+from core.train import (
+    TrainOutcome,
+    TrainSettings,
+    final_metrics,
+    holdout_split,
+    train_head,
+)
 
 
 def default_cache_dir() -> Path:
@@ -107,10 +120,19 @@ def extraction_spec(config: ExperimentConfig) -> ExtractionSpec:
 
 
 def open_dataset(config: ExperimentConfig) -> Dataset:
-    """Load the configured dataset; raises ``DatasetLayoutError``/``ConfigError``."""
+    """Load the configured dataset (its files only, when it is read as a stream: see
+    :func:`core.data.yt8m_layout.wants_stream`); raises ``DatasetLayoutError``/``ConfigError``."""
     d = config.data
-    return load_dataset(d.root, layout=d.layout, split=d.split, seed=d.split_seed,
-                        test_size=d.test_size, annotations=d.annotations)
+    stream = d.layout == "youtube8m" and (config.train.processes > 1
+                                          or wants_stream(d.root, d.split, d.loading))
+    dataset = load_dataset(d.root, layout=d.layout, split=d.split, seed=d.split_seed,
+                           test_size=d.test_size, annotations=d.annotations, stream=stream)
+    if stream and config.head.normalize != "none":
+        raise ConfigError(f"--normalize {config.head.normalize} needs every video's features "
+                          "before training, and this dataset is streamed",
+                          hint="leave --normalize at none (YouTube-8M's features are whitened "
+                               "already), or pass --loading memory for a selection that fits")
+    return dataset
 
 
 def prepare_features(config: ExperimentConfig, dataset: Dataset, *, cache: FeatureCache,
@@ -152,7 +174,7 @@ def check_videos(configs: Sequence[ExperimentConfig], dataset: Dataset, *,
     """Raise the unreadable-videos error when a video of ``dataset`` that ``configs`` would
     extract cannot be opened (see :func:`core.features.find_unreadable`); nothing for datasets
     that bring their own features."""
-    if dataset.load_features is not None:
+    if dataset.brings_features:
         return
     items = dataset.items()
     specs = {}  # one per distinct feature setting: a weights file is hashed once
@@ -223,6 +245,84 @@ class _Features:
                                reduction=reduction)
 
 
+def default_stream_workers() -> int:
+    """DataLoader workers per training process for a streamed set: the CPUs this job may use
+    less one for the training loop, at most 4, none below 3 CPUs (parsing in the loop's
+    process is then cheaper than a worker's start-up and copies)."""
+    cpus = available_cpus()
+    return 0 if cpus < 3 else min(4, cpus - 1)
+
+
+def stream_sets(source: StreamSource, config: ExperimentConfig, *, frames: int, batch_size: int,
+                workers: int | None = None, pin_memory: bool = False, rank: int = 0,
+                world_size: int = 1) -> tuple[StreamSet, StreamSet, StreamSet]:
+    """The train, validation and test sets of a streamed dataset. The train stream is shuffled
+    as the preset says (per epoch, or once); the modern preset's hold-out is a seeded hash of the
+    video ids (:class:`IdFraction`), not the in-memory path's stratified split. Each process of a
+    data-parallel run reads its share of the train stream; evaluation streams are read whole by
+    the process that evaluates."""
+    preset = PRESETS[config.train.preset]
+    workers = default_stream_workers() if workers is None else workers
+    seed = config.train.seed
+    common = {"num_classes": source.num_classes, "frames": frames}
+    holdout = preset.validation == "holdout"
+    train = Yt8mStream(source.train_files, batch_size=batch_size // world_size,
+                       shuffle=preset.shuffle, seed=seed, rank=rank, world_size=world_size,
+                       select=IdFraction(preset.holdout_fraction, seed, inside=False)
+                       if holdout else None, **common)
+    test = StreamSet(Yt8mStream(source.test_files, batch_size=256, **common), workers=workers,
+                     pin_memory=pin_memory)
+    val = (StreamSet(Yt8mStream(source.train_files, batch_size=256, **common,
+                                select=IdFraction(preset.holdout_fraction, seed, inside=True)),
+                     workers=workers, pin_memory=pin_memory) if holdout else test)
+    return StreamSet(train, workers=workers, pin_memory=pin_memory), val, test
+
+
+def _train_rank(parallel: Distributed, device: torch.device, *, build: Callable[[], Any],
+                sets: Callable[..., tuple[StreamSet, StreamSet, StreamSet]],
+                settings: TrainSettings, num_classes: int, run_dir: Path,
+                extra: dict[str, Any], resume: bool) -> TrainOutcome:
+    """One rank other than 0 of a data-parallel run: its own model (DDP gives it rank 0's
+    weights) and its share of the training stream."""
+    torch.manual_seed(settings.seed)
+    model = build()
+    train_set, val_set, _ = sets(rank=parallel.rank, world_size=parallel.world_size)
+    return train_head(model, train_set, val_set, num_classes, replace(settings, device=device),
+                      run_dir=run_dir, checkpoint_extra=extra, resume=resume, parallel=parallel)
+
+
+def _train_data_parallel(config: ExperimentConfig, dataset: Dataset, model: torch.nn.Module,
+                         settings: TrainSettings, *, frames: int, in_dim: int, run_dir: Path,
+                         extra: dict[str, Any], callbacks: Sequence[EventCallback],
+                         should_stop: Callable[[], bool] | None, resume: bool,
+                         workers: int | None) -> TrainOutcome:
+    """Train ``model`` in ``config.train.processes`` processes (:mod:`core.distributed`); this
+    process is rank 0 and keeps the callbacks."""
+    processes = config.train.processes
+    if workers is None:  # the job's CPUs shared between the ranks
+        share = available_cpus() // processes
+        workers = 0 if share < 3 else min(4, share - 1)
+    head = config.head
+    sets = functools.partial(stream_sets, dataset.stream, config, frames=frames,
+                             batch_size=settings.batch_size, workers=workers,
+                             pin_memory=settings.device.type == "cuda")
+    build = functools.partial(build_head, head.name, in_dim=in_dim,
+                              num_classes=len(dataset.classes), frames=frames,
+                              options=head.options, multilabel=True, restoring=resume)
+    common = {"settings": settings, "num_classes": len(dataset.classes), "run_dir": run_dir,
+              "extra": extra, "resume": resume}
+
+    def main(parallel: Distributed, device: torch.device) -> TrainOutcome:
+        train_set, val_set, _ = sets(rank=0, world_size=processes)
+        return train_head(model, train_set, val_set, len(dataset.classes),
+                          replace(settings, device=device), run_dir=run_dir,
+                          checkpoint_extra=extra, callbacks=callbacks, should_stop=should_stop,
+                          resume=resume, parallel=parallel)
+
+    work = functools.partial(_train_rank, build=build, sets=sets, **common)
+    return run_data_parallel(processes, settings.device, work, main)
+
+
 def _feature_warnings(counts: Sequence[int], normalize: str) -> list[str]:
     """What to warn of in the features: videos of one sampled frame that ``--normalize video``
     (centring each video over time) turns into zeros, so the head cannot tell them apart."""
@@ -263,7 +363,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     cache = FeatureCache(cache_dir or default_cache_dir())
     spec = extraction_spec(config)
     report = None
-    if dataset.load_features is None:  # videos: run the backbone (or find its cached maps)
+    if not dataset.brings_features:  # videos: run the backbone (or find its cached maps)
         report = prepare_features(config, dataset, cache=cache, callbacks=callbacks,
                                   should_stop=should_stop, num_workers=num_workers,
                                   skip_unreadable=skip_unreadable, spec=spec)
@@ -273,31 +373,42 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         return ExperimentResult(run_dir, config, dataset.classes, 0, None, [], 0, 0, 0, unreadable,
                                 {"extract": extracted_at - started}, cancelled=True)
 
-    source = _Features(dataset, report, cache, spec)
     head = config.head
-    # ABDN's T is the mean frame count; features that come with the data (YouTube-8M, already
-    # capped at 300 seconds) keep every frame, as the starter reader does.
-    counts = source.counts()
-    frames = (head.frames or get_head_spec(head.name).default_frames
-              or (max(counts) if dataset.load_features else expected_frames(counts)))
-    warnings = _feature_warnings(counts, head.normalize)
-    for message in warnings:
-        emit(callbacks, RunWarning(message))
-    train_all = source.sequences(dataset.train, frames, head.reduction)
-    test_set = source.sequences(dataset.test, frames, head.reduction)
-    normalizer = FeatureNormalizer(head.normalize).fit(train_all)
-    train_all, test_set = normalizer(train_all), normalizer(test_set)
     preset = PRESETS[config.train.preset]
-    if preset.validation == "holdout":
-        train_idx, val_idx = holdout_split(train_all.labels, preset.holdout_fraction,
-                                           config.train.seed)
-        train_set, val_set = train_all.subset(train_idx), train_all.subset(val_idx)
+    batch_size = config.train.batch_size or preset.batch_size_for(config.features.backbone)
+    device = resolve_device(config.train.device)
+    normalizer = FeatureNormalizer(head.normalize)
+    warnings: list[str] = []
+    if dataset.stream is not None:
+        frames = head.frames or get_head_spec(head.name).default_frames or MAX_FRAMES
+        train_set, val_set, test_set = stream_sets(
+            dataset.stream, config, frames=frames, batch_size=batch_size, workers=num_workers,
+            pin_memory=device.type == "cuda")
+        in_dim = RGB_DIM + AUDIO_DIM
     else:
-        train_set, val_set = train_all, test_set
-
-    # A reduced frame is a vector of in_dim; heads that read the conv maps get their channels.
-    in_dim = (int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none"
-              else train_set.item_shape[0])
+        source = _Features(dataset, report, cache, spec)
+        # ABDN's T is the mean frame count; features that come with the data (YouTube-8M,
+        # already capped at 300 seconds) keep every frame, as the starter reader does.
+        counts = source.counts()
+        frames = (head.frames or get_head_spec(head.name).default_frames
+                  or (max(counts) if dataset.load_features else expected_frames(counts)))
+        warnings = _feature_warnings(counts, head.normalize)
+        for message in warnings:
+            emit(callbacks, RunWarning(message))
+        train_all = source.sequences(dataset.train, frames, head.reduction)
+        test_set = source.sequences(dataset.test, frames, head.reduction)
+        normalizer.fit(train_all)
+        train_all, test_set = normalizer(train_all), normalizer(test_set)
+        if preset.validation == "holdout":
+            train_idx, val_idx = holdout_split(train_all.labels, preset.holdout_fraction,
+                                               config.train.seed)
+            train_set, val_set = train_all.subset(train_idx), train_all.subset(val_idx)
+        else:
+            train_set, val_set = train_all, test_set
+        # A reduced frame is a vector of in_dim; heads that read the conv maps get their
+        # channels.
+        in_dim = (int(torch.tensor(train_set.item_shape).prod()) if head.reduction != "none"
+                  else train_set.item_shape[0])
     # Seed here, not earlier: whether extraction ran (and drew random numbers) must not change
     # the head's initial weights.
     torch.manual_seed(config.train.seed)
@@ -306,11 +417,10 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     model = build_head(head.name, in_dim=in_dim, num_classes=len(dataset.classes),
                        frames=frames, options=head.options, multilabel=dataset.multilabel,
                        restoring=resume)
-    device = resolve_device(config.train.device)
     settings = TrainSettings(
         preset=preset,
         epochs=config.train.epochs or preset.epochs,
-        batch_size=config.train.batch_size or preset.batch_size_for(config.features.backbone),
+        batch_size=batch_size,
         lr=config.train.lr or preset.lr,
         seed=config.train.seed,
         device=device,
@@ -329,9 +439,15 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         "multilabel": dataset.multilabel,
         **normalizer.state(),
     }
-    outcome = train_head(model, train_set, val_set, len(dataset.classes), settings,
-                         run_dir=run_dir, checkpoint_extra=extra, callbacks=callbacks,
-                         should_stop=should_stop, resume=resume)
+    if config.train.processes > 1:
+        outcome = _train_data_parallel(
+            config, dataset, model, settings, frames=frames, in_dim=in_dim, run_dir=run_dir,
+            extra=extra, callbacks=callbacks, should_stop=should_stop, resume=resume,
+            workers=num_workers)
+    else:
+        outcome = train_head(model, train_set, val_set, len(dataset.classes), settings,
+                             run_dir=run_dir, checkpoint_extra=extra, callbacks=callbacks,
+                             should_stop=should_stop, resume=resume)
     trained_at = time.perf_counter()
     test = None
     if outcome.epochs_run > 0:
@@ -349,7 +465,12 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
     )
     if not outcome.cancelled:
         body = result.to_dict()
-        body["dataset"] = {"name": dataset.name, "layout": dataset.layout, "split": dataset.split,
+        split = dict(dataset.split)
+        if dataset.stream is not None:  # what the stream met: counted as the in-memory layout does
+            damaged = list({**train_set.damaged, **val_set.damaged, **test_set.damaged})
+            if damaged:
+                split.update(damaged=len(damaged), damaged_examples=damaged[:3])
+        body["dataset"] = {"name": dataset.name, "layout": dataset.layout, "split": split,
                            "train": len(train_set), "val": len(val_set), "test": len(test_set)}
         atomic_write(RunFolder(run_dir).result, json.dumps(body, indent=2))
     return result

@@ -74,6 +74,11 @@ class MultiLabel:
         return multilabel_metrics(logits, labels, num_classes)
 
     @staticmethod
+    def accumulator(num_classes: int) -> MultiLabelAccumulator:
+        """Metrics of batches that arrive one after another (a streamed evaluation set)."""
+        return MultiLabelAccumulator(num_classes)
+
+    @staticmethod
     def probabilities(logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
 
@@ -113,3 +118,34 @@ def multilabel_metrics(logits: torch.Tensor, labels: torch.Tensor, num_classes: 
                "map": multilabel.mean_of_class_aps(per_class),
                "perr": multilabel.perr(scores, truth)},
     )
+
+
+class MultiLabelAccumulator:
+    """:func:`multilabel_metrics` of a set fed batch after batch, holding each video's top 20
+    only (:class:`core.multilabel.TopK`): GAP and the per-class APs (so mAP) are those of the whole
+    set exactly; the loss, Hit@1, Hit@5 and PERR up to the order of additions."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.top = multilabel.TopK(num_classes)
+        self.loss_sum = 0.0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(labels) == 0:
+            return
+        logits, labels = logits.detach().float().cpu(), labels.detach().float().cpu()
+        self.loss_sum += MultiLabel.loss(logits, labels).item() * len(labels)
+        self.top.add(torch.sigmoid(logits).numpy(), labels.numpy())
+
+    def metrics(self) -> Metrics:
+        count = self.top.count
+        if count == 0:
+            return multilabel_metrics(torch.zeros(0, self.num_classes),
+                                      torch.zeros(0, self.num_classes), self.num_classes)
+        per_class = self.top.class_aps()
+        return Metrics(
+            count=count, loss=self.loss_sum / count, top1=self.top.hit1 / count,
+            top5=self.top.hit5 / count, per_class=per_class, confusion=[],
+            task=MultiLabel.name,
+            extra={"gap": self.top.gap(), "map": multilabel.mean_of_class_aps(per_class),
+                   "perr": self.top.perr / count})

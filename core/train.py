@@ -19,12 +19,13 @@ between steps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from torch import nn
 
 from core.atomic import atomic_write
 from core.checkpoint import CheckpointWriter, load_checkpoint, load_model_state
+from core.data.yt8m_stream import StreamSet
+from core.distributed import Distributed
 from core.errors import CheckpointError
 from core.evaluate import evaluate
 from core.events import (
@@ -51,7 +54,7 @@ from core.precision import autocast
 from core.presets import Preset
 from core.run_folder import RunFolder
 from core.sequences import SequenceSet
-from core.tasks import task_for
+from core.tasks import MultiLabel, task_for
 
 log = logging.getLogger(__name__)
 
@@ -106,29 +109,40 @@ def holdout_split(labels: torch.Tensor, fraction: float, seed: int
     return torch.cat(train_idx).sort().values, torch.cat(val_idx).sort().values
 
 
-def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, num_classes: int,
+def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, num_classes: int,
                settings: TrainSettings, *, run_dir: Path, checkpoint_extra: dict[str, Any],
                callbacks: Sequence[EventCallback] = (),
                should_stop: Callable[[], bool] | None = None,
-               resume: bool = False) -> TrainOutcome:
+               resume: bool = False, parallel: Distributed | None = None) -> TrainOutcome:
     """Train ``model`` on ``train_set``, validating on ``val_set`` every epoch.
 
     Writes ``checkpoint.pt`` (the latest epoch, for resuming), ``best.pt`` when the preset selects
     the best epoch, and ``metrics.jsonl`` (one line per epoch) into ``run_dir``. With ``resume`` the
     loop continues from ``checkpoint.pt``. Raises ``CheckpointError`` when resuming from a missing or
     mismatched checkpoint.
+
+    The sets are in memory (:class:`SequenceSet`: batches are drawn from a permutation kept in the
+    checkpoint) or streamed (:class:`core.data.yt8m_stream.StreamSet`: the stream orders its own
+    batches by seed and epoch; a resumed run restarts the interrupted epoch from its beginning).
+
+    ``parallel`` makes this one rank of a data-parallel run (:mod:`core.distributed`): the model
+    trains under DDP on this rank's share of a streamed set, and only rank 0 evaluates, writes
+    the run folder and emits events (the other ranks are given no callbacks).
     """
     preset = settings.preset
     device = settings.device
     model.to(device)
+    main = parallel is None or parallel.is_main
+    net = parallel.wrap(model, device) if parallel is not None else model
     optimizer = preset.make_optimizer(model.parameters(), settings.lr)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
                  if preset.cosine else None)
     # float16 needs its loss scaled against underflowing gradients; bfloat16 has float32's range.
     scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16")
-    task = task_for(train_set.labels)
+    task = MultiLabel if isinstance(train_set, StreamSet) else task_for(train_set.labels)
     generator = torch.Generator().manual_seed(settings.seed)
-    fixed_order = torch.randperm(len(train_set), generator=generator)
+    streamed = isinstance(train_set, StreamSet)
+    fixed_order = torch.randperm(0 if streamed else len(train_set), generator=generator)
     history: list[dict[str, float]] = []
     start_epoch = 0
     best = {"epoch": 0, "acc": -math.inf, "loss": math.inf}
@@ -160,11 +174,13 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
         fixed_order = state["fixed_order"]
         # The log on disk may hold epochs newer than the checkpoint (a crash between the two
         # writes); rewrite it from the checkpoint's history so the two agree.
-        _write_history(metrics_log, history)
-    else:
+        if main:
+            _write_history(metrics_log, history)
+    elif main:
         metrics_log.unlink(missing_ok=True)
 
-    steps_per_epoch = len(batches(torch.arange(len(train_set)), settings.batch_size))
+    steps_per_epoch = (train_set.steps() if streamed
+                       else len(batches(torch.arange(len(train_set)), settings.batch_size)))
     emit(callbacks, TrainingStarted(settings.epochs, start_epoch, steps_per_epoch, len(train_set),
                                     len(val_set), sum(p.numel() for p in model.parameters()
                                                       if p.requires_grad)))
@@ -180,95 +196,111 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         began = time.perf_counter()
         model.train()
-        order = (fixed_order if preset.shuffle == "once"
+        order = (fixed_order if preset.shuffle == "once" or streamed
                  else torch.randperm(len(train_set), generator=generator))
         # Running sums stay on the device; they are read every log_every steps, not every step.
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         logged_loss, logged_correct, logged_seen, seen = 0.0, 0, 0, 0
-        for step, batch_idx in enumerate(batches(order, settings.batch_size), start=1):
-            x = train_set.features[batch_idx].to(device, non_blocking=True).float()
-            y = train_set.labels[batch_idx].to(device, non_blocking=True)
-            mask = train_set.mask[batch_idx].to(device) if settings.use_mask else None
-            with autocast(device, settings.precision):
-                out = model(x, mask)
-                # The task's loss, unless the head has an objective of its own (per-step loss,
-                # regularisers): TemporalHead.loss.
-                loss = model.loss(out, y, task)
-            optimizer.zero_grad(set_to_none=set_to_none)
-            scaler.scale(loss).backward()
-            if preset.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            seen += len(batch_idx)
-            loss_sum += loss.detach().float() * len(batch_idx)
-            correct += task.hit_count(out.logits.detach(), y)
-            if step % settings.log_every == 0 or step == steps_per_epoch:
-                total_loss, total_correct = loss_sum.item(), int(correct.item())
-                count = seen - logged_seen
-                emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
-                                             steps_per_epoch, (total_loss - logged_loss) / count,
-                                             (total_correct - logged_correct) / count, count))
-                logged_loss, logged_correct, logged_seen = total_loss, total_correct, seen
-            if should_stop is not None and should_stop():
-                cancelled = True
-                break
+
+        def log_interval(step: int) -> None:
+            nonlocal logged_loss, logged_correct, logged_seen
+            total_loss, total_correct = loss_sum.item(), int(correct.item())
+            count = seen - logged_seen
+            emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
+                                         steps_per_epoch, (total_loss - logged_loss) / count,
+                                         (total_correct - logged_correct) / count, count))
+            logged_loss, logged_correct, logged_seen = total_loss, total_correct, seen
+
+        step = 0
+        uneven = parallel.uneven(net) if parallel is not None else contextlib.nullcontext()
+        with uneven:
+            for step, (x, y, mask) in enumerate(
+                    epoch_batches(train_set, order, epoch, settings.batch_size), start=1):
+                x = x.to(device, non_blocking=True).float()
+                y = y.to(device, non_blocking=True)
+                mask = mask.to(device) if settings.use_mask else None
+                with autocast(device, settings.precision):
+                    out = net(x, mask)
+                    # The task's loss, unless the head has an objective of its own (per-step
+                    # loss, regularisers): TemporalHead.loss.
+                    loss = model.loss(out, y, task)
+                optimizer.zero_grad(set_to_none=set_to_none)
+                scaler.scale(loss).backward()
+                if preset.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                seen += len(y)
+                loss_sum += loss.detach().float() * len(y)
+                correct += task.hit_count(out.logits.detach(), y)
+                if step % settings.log_every == 0 or step == steps_per_epoch:
+                    log_interval(step)
+                if should_stop is not None and should_stop():
+                    cancelled = True
+                    break
+        if parallel is not None:  # rank 0's word: the other ranks have no should_stop
+            (cancelled,) = parallel.decide(device, cancelled)
+        if not cancelled and seen > logged_seen:  # a stream's epoch can outrun its estimate
+            log_interval(step)
         if cancelled:
             # The partial epoch is discarded, and so are finished epochs after the last
             # checkpoint (their state is gone): the run ends where a resume will start.
-            if epoch - 1 > saved_epoch:
+            if main and epoch - 1 > saved_epoch:
                 history = [record for record in history if record["epoch"] <= saved_epoch]
                 _write_history(metrics_log, history)
             epoch = saved_epoch
             break
         if scheduler is not None:
             scheduler.step()
-        val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask,
-                       precision=settings.precision)
-        record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1),
-                  "train_acc": int(correct.item()) / max(seen, 1), **val.summary("val_"),
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began}
-        history.append(record)
-        improved = (val.score > best["acc"]
-                    or (val.score == best["acc"] and val.loss < best["loss"]))
-        if improved:
-            best = {"epoch": epoch, "acc": val.score, "loss": val.loss}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        # The epoch's numbers go out before its checkpoint: a crash in between repeats the epoch
-        # on resume (its stale points are dropped then) instead of losing its points for good.
-        emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
-                                      is_best=improved))
-        log.info("epoch %d/%d: %s", epoch, settings.epochs,
-                 ", ".join(f"{k} {v:.4g}" for k, v in record.items()
-                           if isinstance(v, float) and k != "epoch"))
-        _append_history(metrics_log, record)
-        if preset.patience is not None and bad_epochs >= preset.patience:
-            stopped_early = True
-        if not stopped_early and should_stop is not None and should_stop():
-            cancelled = True
-        last = stopped_early or cancelled or epoch == settings.epochs
-        write_best = improved and preset.selection == "best"
-        # best.pt never gets ahead of checkpoint.pt (a resume would select an epoch it retrains);
-        # written together they are one file.
-        write_latest = (last or write_best
-                        or (epoch - start_epoch) % settings.checkpoint_every == 0)
-        if write_latest:
-            payload = {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else {},
-                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
-                "bad_epochs": bad_epochs, **checkpoint_extra,
-            }
-            saved = functools.partial(emit, callbacks, CheckpointSaved(epoch, str(latest)))
-            writer.submit(payload, latest=latest, best=best_path if write_best else None,
-                          done=saved)
-            saved_epoch = epoch
+        if main:  # evaluation, the run folder and events are rank 0's
+            val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask,
+                           precision=settings.precision)
+            record = {"epoch": epoch, "train_loss": loss_sum.item() / max(seen, 1),
+                      "train_acc": int(correct.item()) / max(seen, 1), **val.summary("val_"),
+                      "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - began}
+            history.append(record)
+            improved = (val.score > best["acc"]
+                        or (val.score == best["acc"] and val.loss < best["loss"]))
+            if improved:
+                best = {"epoch": epoch, "acc": val.score, "loss": val.loss}
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            # The epoch's numbers go out before its checkpoint: a crash in between repeats the epoch
+            # on resume (its stale points are dropped then) instead of losing its points for good.
+            emit(callbacks, EpochFinished(epoch, settings.epochs, record, record["seconds"],
+                                          is_best=improved))
+            log.info("epoch %d/%d: %s", epoch, settings.epochs,
+                     ", ".join(f"{k} {v:.4g}" for k, v in record.items()
+                               if isinstance(v, float) and k != "epoch"))
+            _append_history(metrics_log, record)
+            if preset.patience is not None and bad_epochs >= preset.patience:
+                stopped_early = True
+            if not stopped_early and should_stop is not None and should_stop():
+                cancelled = True
+            last = stopped_early or cancelled or epoch == settings.epochs
+            write_best = improved and preset.selection == "best"
+            # best.pt never gets ahead of checkpoint.pt (a resume would select an epoch it
+            # retrains); written together they are one file.
+            write_latest = (last or write_best
+                            or (epoch - start_epoch) % settings.checkpoint_every == 0)
+            if write_latest:
+                payload = {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                    "fixed_order": fixed_order, "epoch": epoch, "history": history, "best": best,
+                    "bad_epochs": bad_epochs, **checkpoint_extra,
+                }
+                saved = functools.partial(emit, callbacks, CheckpointSaved(epoch, str(latest)))
+                writer.submit(payload, latest=latest, best=best_path if write_best else None,
+                              done=saved)
+                saved_epoch = epoch
+        if parallel is not None:
+            stopped_early, cancelled = parallel.decide(device, stopped_early, cancelled)
         if stopped_early or cancelled:
             break
     writer.wait()
@@ -281,6 +313,21 @@ def train_head(model: nn.Module, train_set: SequenceSet, val_set: SequenceSet, n
     emit(callbacks, TrainingFinished(epoch, stopped_early, cancelled,
                                      dict(history[-1]) if history else {}))
     return outcome
+
+
+TrainingSet = SequenceSet | StreamSet
+
+
+def epoch_batches(data: TrainingSet, order: torch.Tensor, epoch: int, batch_size: int
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The ``(features, labels, mask)`` batches of one epoch: ``order`` in batches of
+    ``batch_size`` for a set in memory, the stream's own batches for a streamed one."""
+    if isinstance(data, StreamSet):
+        for batch in data.batches(epoch):
+            yield batch.features, batch.labels, batch.mask
+        return
+    for index in batches(order, batch_size):
+        yield data.features[index], data.labels[index], data.mask[index]
 
 
 def batches(order: torch.Tensor, size: int) -> list[torch.Tensor]:
@@ -296,7 +343,7 @@ def place_sets(train_set: SequenceSet, val_set: SequenceSet, device: torch.devic
                ) -> tuple[SequenceSet, SequenceSet]:
     """The two sets, on ``device`` when it is a GPU with room for them (half its free memory):
     then each batch is indexed where it is used instead of being copied over every step."""
-    if device.type != "cuda":
+    if device.type != "cuda" or not isinstance(train_set, SequenceSet):
         return train_set, val_set
     free, _ = torch.cuda.mem_get_info(device)
     size = sum(t.numel() * t.element_size() for data in (train_set, val_set)
@@ -317,7 +364,7 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
     atomic_write(path, "".join(json.dumps(r) + "\n" for r in history))
 
 
-def final_metrics(model: nn.Module, checkpoint: Path, test_set: SequenceSet, num_classes: int,
+def final_metrics(model: nn.Module, checkpoint: Path, test_set: TrainingSet, num_classes: int,
                   settings: TrainSettings) -> Metrics:
     """Load the selected checkpoint into ``model`` and evaluate it on ``test_set``."""
     state = load_checkpoint(checkpoint)

@@ -115,6 +115,13 @@ def launch_request(
     split: Split = "abdn",
     split_seed: SplitSeed = 0,
     annotations: Annotations = None,
+    loading: Annotated[str, typer.Option(
+        help="How youtube8m records are read: auto (a stream when they would take over a "
+             "quarter of the memory), memory (once, into memory) or stream (the shards every "
+             "epoch, flat memory; split 1).")] = "auto",
+    processes: Annotated[int, typer.Option(
+        help="Data-parallel training processes (DDP): one per GPU, or gloo processes on the "
+             "CPU; the batch size is split between them. Streamed youtube8m only.")] = 1,
     tags: Annotated[Optional[list[str]], typer.Option("--tag", help="A tag (repeatable).")
                     ] = None,
 ) -> LaunchRequest:
@@ -127,7 +134,8 @@ def launch_request(
                         reduction=reduction, layout=layout, split=split, split_seed=split_seed,
                         annotations=annotations, weights=weights, resize=resize, mask=mask,
                         seed=seed, precision=precision, compile=compile,
-                        checkpoint_every=checkpoint_every)
+                        checkpoint_every=checkpoint_every, loading=loading,
+                        processes=processes)
 
 
 # What launch_request gives when no option is given: with --config, nothing else may be.

@@ -63,6 +63,8 @@ class LaunchRequest:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 1
+    loading: str = "auto"
+    processes: int = 1
     name: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
     # Swept fields (a grid runs every combination): a field's name, or a head option's, to the
@@ -364,7 +366,8 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
     return [
         ExperimentConfig(
             data=DataConfig(str(root.resolve()), layout=request.layout, split=request.split,
-                            split_seed=request.split_seed, annotations=annotations),
+                            split_seed=request.split_seed, annotations=annotations,
+                            loading=request.loading),
             features=FeatureConfig(backbone, weights=request.weights,
                                    input_size=request.input_size, sampling=sampling,
                                    init_seed=request.init_seed, resize=request.resize,
@@ -374,7 +377,8 @@ def build_configs(request: LaunchRequest) -> list[ExperimentConfig]:
             train=TrainConfig(request.preset, epochs=request.epochs,
                               batch_size=request.batch_size, lr=request.lr, seed=request.seed,
                               device=request.device, precision=request.precision,
-                              checkpoint_every=request.checkpoint_every),
+                              checkpoint_every=request.checkpoint_every,
+                              processes=request.processes),
             name=request.name,
             tags=tuple(request.tags),
         )

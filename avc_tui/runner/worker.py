@@ -52,7 +52,7 @@ def extract_only(registry: Registry, experiment_id: int, options: WorkerOptions,
         config = config.with_changes(train={"device": device})
     try:
         dataset = open_dataset(config)
-        if dataset.load_features is not None:
+        if dataset.brings_features:
             log.info("%s comes with its features: nothing to extract", config.data.layout)
             return 0
         report = prepare_features(config, dataset,

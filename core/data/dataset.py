@@ -48,6 +48,17 @@ class VideoItem:
         return cls(path=path, label=ordered[0] if ordered else -1, labels=ordered)
 
 
+@dataclass(frozen=True)
+class StreamSource:
+    """The files of a dataset read as a stream, and their record counts (from the headers)."""
+
+    train_files: tuple[Path, ...]
+    test_files: tuple[Path, ...]
+    train_records: int
+    test_records: int
+    num_classes: int
+
+
 @dataclass
 class Dataset:
     """A labelled video dataset with its train/test split.
@@ -61,6 +72,10 @@ class Dataset:
 
     ``load_features`` is set by layouts whose features come with the data (YouTube-8M): it returns
     each item's (frames, D) float array, and no video is decoded.
+
+    ``stream`` is set instead when the data is read as a stream (YouTube-8M at scale, see
+    :mod:`core.data.yt8m_stream`): its train and test files; ``train`` and ``test`` are then empty,
+    the videos are not listed ahead.
     """
 
     name: str
@@ -73,6 +88,12 @@ class Dataset:
     multilabel: bool = False
     load_features: Callable[[Sequence[VideoItem]], list[np.ndarray]] | None = field(
         default=None, repr=False, compare=False)
+    stream: StreamSource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def brings_features(self) -> bool:
+        """Whether the features come with the data (in memory or streamed): nothing to extract."""
+        return self.load_features is not None or self.stream is not None
 
     def items(self) -> list[VideoItem]:
         """Return every video of the dataset, train first, then test."""
@@ -84,10 +105,14 @@ class Dataset:
         A multi-label dataset says so: ``"Hollywood2: 12 classes (multi-label), 823 train / 884 test …"``.
         """
         kind = " (multi-label)" if self.multilabel else ""
-        text = (
-            f"{self.name}: {len(self.classes)} classes{kind}, "
-            f"{len(self.train)} train / {len(self.test)} test videos ({_describe_split(self.split)})"
-        )
+        if self.stream is not None:
+            counts = (f"{self.stream.train_records:,} train / {self.stream.test_records:,} test "
+                      f"records in {len(self.stream.train_files)} + "
+                      f"{len(self.stream.test_files)} files, streamed")
+        else:
+            counts = f"{len(self.train)} train / {len(self.test)} test videos"
+        text = (f"{self.name}: {len(self.classes)} classes{kind}, {counts} "
+                f"({_describe_split(self.split)})")
         if self.split.get("damaged"):
             examples = "; ".join(self.split.get("damaged_examples", []))
             text += f"; {self.split['damaged']} damaged records skipped (e.g. {examples})"
@@ -129,6 +154,7 @@ class LayoutRequest:
     seed: int
     test_size: float
     annotations: Path | None
+    stream: bool = False  # read as a stream (layouts that can: youtube8m)
 
     def abdn_record(self) -> dict:
         """Return the JSON-serialisable record of an ABDN split made with this request's seed and size."""
@@ -250,12 +276,14 @@ def load_dataset(
     seed: int = 0,
     test_size: float = 0.3,
     annotations: str | Path | None = None,
+    stream: bool = False,
 ) -> Dataset:
     """Load the dataset under ``root`` with the named layout and split.
 
     ``split`` is ``"abdn"`` (a seeded random split, see :func:`abdn_split`) or one of the layout's official
     split numbers (``"1"``, ``"2"``, ``"3"`` for UCF-101 and HMDB-51, ``"1"`` … ``"25"`` for UCF-11).
-    ``annotations`` overrides the layout's default annotation folder.
+    ``annotations`` overrides the layout's default annotation folder. ``stream`` asks a layout
+    that can (youtube8m) for its files instead of its videos (:attr:`Dataset.stream`).
 
     Returns the :class:`Dataset`, whose ``split`` records how the split was made.
 
@@ -291,6 +319,7 @@ def load_dataset(
         seed=seed,
         test_size=float(test_size),
         annotations=Path(annotations).expanduser().resolve() if annotations is not None else None,
+        stream=stream,
     )
     return chosen.load(request)
 

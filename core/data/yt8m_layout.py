@@ -7,6 +7,10 @@ videos. The features come with the data (the ``yt8m`` backbone: rgb 1,024 + audi
 dequantised), so no video is decoded; the whole selection is read into memory once, as float16
 (about 0.7 MB per 300-second video).
 
+With ``--loading stream`` (or ``auto`` when the selection would take more than a quarter of this
+machine's memory) the videos are not read ahead: training and evaluation stream the shards every
+epoch (:mod:`core.data.yt8m_stream`); only split 1 streams (its partitions are the shards).
+
 Class names come from a YouTube-8M ``vocabulary.csv`` (``Index`` and ``Name`` columns): the one
 given with ``--annotations``, else ``ROOT/vocabulary.csv``, else none ("class 17"). There are 3,862
 classes, or fewer when a complete vocabulary (indices 0…n−1, such as the synthetic set's) says so;
@@ -21,8 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.dataset import Dataset, LayoutRequest, VideoItem, abdn_split, register_layout
+from core.data.dataset import (
+    Dataset,
+    LayoutRequest,
+    StreamSource,
+    VideoItem,
+    abdn_split,
+    register_layout,
+)
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
+from core.data.yt8m_stream import count_records
 from core.errors import ConfigError, DatasetLayoutError
 
 VOCABULARY = "vocabulary.csv"
@@ -69,18 +81,76 @@ def _item(path: Path, video: Yt8mVideo) -> VideoItem:
     return VideoItem.multilabelled(Path(f"{path}#{video.id}"), video.labels)
 
 
+def _class_count(vocabulary: dict[int, str] | None) -> int:
+    # A complete vocabulary (indices 0..n-1, as the synthetic set's) sets the class count; a
+    # partial one (the 2019 challenge's 1,000 rated classes) only names some of the 3,862.
+    complete = vocabulary and set(vocabulary) == set(range(len(vocabulary)))
+    return len(vocabulary) if complete else NUM_CLASSES
+
+
+def _partition_files(root: Path) -> dict[str, list[Path]]:
+    return {part: sorted(root.glob(f"{part}*.tfrecord")) for part in PARTITIONS}
+
+
+def in_memory_bytes(root: Path) -> int:
+    """About how much memory the in-memory path needs for ROOT's records: twice their size on
+    disk (each quantised byte becomes a float16)."""
+    return 2 * sum(path.stat().st_size for paths in _partition_files(root).values()
+                   for path in paths)
+
+
+def memory_budget() -> int:
+    """The in-memory path's limit for ``--loading auto``: a quarter of this machine's memory."""
+    import psutil
+
+    return psutil.virtual_memory().total // 4
+
+
+def wants_stream(root: str | Path, split: str, loading: str) -> bool:
+    """Whether a youtube8m run reads ROOT as a stream: ``stream``, or ``auto`` with split 1 when
+    the in-memory path would need more than :func:`memory_budget`."""
+    if loading != "auto":
+        return loading == "stream"
+    path = Path(root).expanduser()
+    return (str(split).strip() == "1" and path.is_dir()
+            and in_memory_bytes(path) > memory_budget())
+
+
+def _stream_dataset(request: LayoutRequest, files: dict[str, list[Path]],
+                    vocabulary: dict[int, str] | None) -> Dataset:
+    if request.official_split != 1 or not files["train"] or not files["validate"]:
+        raise DatasetLayoutError(
+            "a stream trains on train*.tfrecord and tests on validate*.tfrecord (split 1)"
+            + ("" if request.official_split == 1 else ", not a random split")
+            + ("" if files["train"] and files["validate"]
+               else f", and {request.root} has no "
+                    f"{'train' if not files['train'] else 'validate'}*.tfrecord"),
+            hint="pass --split 1 with both partitions, or --loading memory for a random split "
+                 "of a selection that fits in memory")
+    num_classes = _class_count(vocabulary)
+    source = StreamSource(
+        train_files=tuple(files["train"]), test_files=tuple(files["validate"]),
+        train_records=sum(count_records(path) for path in files["train"]),
+        test_records=sum(count_records(path) for path in files["validate"]),
+        num_classes=num_classes)
+    names = vocabulary or {}
+    return Dataset(name=request.root.name, root=request.root, layout="youtube8m",
+                   classes=[names.get(index) or f"class {index}" for index in range(num_classes)],
+                   train=[], test=[], split={"protocol": "official", "split": 1, "stream": True},
+                   multilabel=True, stream=source)
+
+
 @register_layout("youtube8m", official_splits=(1,), features="yt8m")
 def load_youtube8m(request: LayoutRequest) -> Dataset:
-    files = {part: sorted(request.root.glob(f"{part}*.tfrecord")) for part in PARTITIONS}
+    files = _partition_files(request.root)
     if not any(files.values()):
         raise DatasetLayoutError(
             f"no YouTube-8M frame-level files under {request.root}",
             hint="expected train*.tfrecord and validate*.tfrecord (try `avc data synth-yt8m DIR`)")
     vocabulary = _vocabulary(request)
-    # A complete vocabulary (indices 0..n-1, as the synthetic set's) sets the class count; a
-    # partial one (the 2019 challenge's 1,000 rated classes) only names some of the 3,862.
-    complete = vocabulary and set(vocabulary) == set(range(len(vocabulary)))
-    num_classes = len(vocabulary) if complete else NUM_CLASSES
+    if request.stream:
+        return _stream_dataset(request, files, vocabulary)
+    num_classes = _class_count(vocabulary)
     items: dict[str, list[VideoItem]] = {}
     features: dict[Path, np.ndarray] = {}
     problems: list[str] = []
