@@ -30,6 +30,7 @@ from core.checkpoint import load_checkpoint, load_model_state
 from core.config import ExperimentConfig
 from core.data.tfrecord import TFRecordError
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
+from core.data.yt8m_proto import choose_parser
 from core.devices import resolve_device
 from core.errors import CheckpointError, ConfigError
 from core.features import ExtractionSpec
@@ -187,6 +188,7 @@ class Predictor:
             raise TFRecordError(f"{path} is a folder, not a YouTube-8M TFRecord file")
         # Labels play no part in a prediction: any label of YouTube-8M's vocabulary is fine.
         videos, problems = read_frame_level(path, num_classes=max(NUM_CLASSES, len(self.classes)),
+                                            parse=choose_parser(),
                                             on_error="skip")
         if problems and not videos:
             raise TFRecordError(

@@ -34,6 +34,7 @@ from core.data.dataset import (
     register_layout,
 )
 from core.data.youtube8m import NUM_CLASSES, Yt8mVideo, read_frame_level
+from core.data.yt8m_proto import choose_parser
 from core.data.yt8m_stream import count_records
 from core.errors import ConfigError, DatasetLayoutError
 
@@ -157,7 +158,8 @@ def load_youtube8m(request: LayoutRequest) -> Dataset:
     for part in PARTITIONS:
         items[part] = []
         for path in files[part]:
-            videos, damaged = read_frame_level(path, num_classes=num_classes, on_error="skip")
+            videos, damaged = read_frame_level(path, num_classes=num_classes, on_error="skip",
+                                               parse=choose_parser())
             problems += damaged
             for video in videos:
                 item = _item(path, video)

@@ -45,7 +45,8 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from core.data.tfrecord import TFRecordError, scan_records
-from core.data.youtube8m import AUDIO_DIM, MAX_FRAMES, RGB_DIM, parse_video
+from core.data.youtube8m import AUDIO_DIM, MAX_FRAMES, RGB_DIM
+from core.data.yt8m_proto import choose_parser
 
 SHUFFLE_BUFFER = 512  # videos per reader: about 350 MB at the 300-frame cap, in float16
 _HEADER = struct.Struct("<Q")
@@ -152,6 +153,7 @@ class Yt8mStream(IterableDataset):
     def _videos(self, files: list[Path], stride: int, offset: int, damaged: list[str]
                 ) -> Iterator[np.ndarray | tuple[np.ndarray, tuple[int, ...]]]:
         running = 0
+        parse = choose_parser()  # protobuf's C parser where installed (core.data.yt8m_proto)
         for path in files:
             with contextlib.closing(scan_records(path)) as records:
                 while True:
@@ -171,8 +173,8 @@ class Yt8mStream(IterableDataset):
                         damaged.append(data.message)
                         continue
                     try:
-                        video = parse_video(data, max_frames=self.max_frames,
-                                            num_classes=self.num_classes)
+                        video = parse(data, max_frames=self.max_frames,
+                                      num_classes=self.num_classes)
                     except TFRecordError as error:
                         damaged.append(f"{path}: record {index} at byte {where}: {error.message}")
                         continue
