@@ -87,6 +87,8 @@ class ExperimentResult:
     warnings: list[str] = field(default_factory=list)
     # What the config's precisions resolved to on this machine: {"features": …, "training": …}.
     precision: dict[str, str] = field(default_factory=dict)
+    # How the dataset was read: "memory" (or videos through the cache), or "stream".
+    loading: str = "memory"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class ExperimentResult:
             "cancelled": self.cancelled,
             "stopped_early": self.stopped_early,
             "precision": self.precision,
+            "loading": self.loading,
             "warnings": self.warnings,
             "host": platform.node(),
             "torch": torch.__version__,
@@ -462,6 +465,7 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
                  "total": time.perf_counter() - started},
         cancelled=outcome.cancelled, stopped_early=outcome.stopped_early, warnings=warnings,
         precision={"features": spec.precision, "training": settings.precision},
+        loading="stream" if dataset.stream is not None else "memory",
     )
     if not outcome.cancelled:
         body = result.to_dict()

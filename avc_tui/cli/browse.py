@@ -49,6 +49,18 @@ def _precision(row) -> str:
     return said + (f" (asked: {asked[0]}, {asked[1]})" if "auto" in asked else "")
 
 
+def _streamed(row) -> str:
+    """", streamed" for a run that read its records as a stream (from its result)."""
+    return ", streamed" if (row.result or {}).get("loading") == "stream" else ""
+
+
+def _device(row) -> str:
+    """The run's device, and its data-parallel processes when there were several."""
+    processes = row.config.get("train", {}).get("processes", 1)
+    device = row.device or "—"
+    return f"{device}, {processes} data-parallel processes" if processes > 1 else device
+
+
 def list_experiments(
     status: Annotated[Optional[str], typer.Option(help=f"One of: {', '.join(STATUSES)}.")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (folder) name.")] = None,
@@ -166,9 +178,10 @@ def show(experiment_id: ExperimentId, db: Db = None, as_json: AsJson = False) ->
     duration = (row.finished_at - row.started_at).total_seconds() \
         if row.finished_at and row.started_at else None
     for key, value in (
-        ("dataset", f"{row.dataset} (split {row.split})"), ("backbone", row.backbone),
+        ("dataset", f"{row.dataset} (split {row.split}{_streamed(row)})"),
+        ("backbone", row.backbone),
         ("head", row.head), ("preset", f"{row.preset}, seed {row.seed}"),
-        ("epoch", f"{row.epoch}/{row.epochs or '?'}"), ("device", row.device or "—"),
+        ("epoch", f"{row.epoch}/{row.epochs or '?'}"), ("device", _device(row)),
         ("precision", _precision(row)),
         ("host / pid", f"{row.host or '—'} / {row.pid or '—'}"),
         ("attempt", f"{row.attempt or '—'}"

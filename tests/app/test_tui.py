@@ -237,6 +237,10 @@ def test_launch_validates_then_starts(registry_with_runs: str, easy_dataset: Pat
         assert "pip install" in text(screen.query_one("#form-error"))
         assert app.registry.count() == 4  # nothing registered
         screen.query_one("#executor").value = "local"
+        screen.query_one("#processes").value = "2"  # data-parallel: streamed youtube8m only
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "data-parallel" in text(screen.query_one("#form-error")))
+        screen.query_one("#processes").value = ""
         screen.query_one("#weights").value = "none"
         screen.query_one("#input-size").value = "64"
         screen.query_one("#normalize").value = "video"

@@ -36,6 +36,8 @@ class LaunchForm:
     executor: str = "local"
     gpus_per_job: str = ""
     precision: str = "auto"
+    loading: str = "auto"
+    processes: str = ""
 
     def request(self) -> LaunchRequest:
         """The launch request; raises ``ConfigError`` for a field that is not a number."""
@@ -50,7 +52,8 @@ class LaunchForm:
             split=self.split.strip() or "abdn", weights=self.weights.strip() or "imagenet",
             input_size=_optional_int(self.input_size, "input size"), normalize=self.normalize,
             preset=self.preset, epochs=_optional_int(self.epochs, "epochs"),
-            precision=self.precision)
+            precision=self.precision, loading=self.loading,
+            processes=_optional_int(self.processes, "processes") or 1)
 
     def job_count(self) -> int | None:
         return _optional_int(self.jobs, "jobs")
@@ -104,6 +107,12 @@ class LaunchScreen(Screen):
                                       ("fp32", "fp32"), ("bf16", "bf16"), ("fp16", "fp16")],
                                      value="auto",
                                      allow_blank=False, id="precision")),
+                ("YouTube-8M reading", Select([("auto (a stream when it would not fit)", "auto"),
+                                               ("into memory", "memory"),
+                                               ("stream the shards", "stream")],
+                                              value="auto", allow_blank=False, id="loading")),
+                ("processes", Input(id="processes", placeholder="1 (DDP: one per GPU)",
+                                    type="integer")),
                 ("jobs at once", Input(id="jobs", placeholder="one per GPU, or 1",
                                        type="integer")),
                 ("executor", Select([("local processes", "local"), ("Ray", "ray")],
@@ -163,7 +172,8 @@ class LaunchScreen(Screen):
             preset=value("#preset"), epochs=value("#epochs"), weights=value("#weights"),
             input_size=value("#input-size"), normalize=value("#normalize"), jobs=value("#jobs"),
             executor=value("#executor"), gpus_per_job=value("#gpus-per-job"),
-            precision=value("#precision"))
+            precision=value("#precision"), loading=value("#loading"),
+            processes=value("#processes"))
 
     @on(Button.Pressed, "#launch")
     def action_launch(self) -> None:
