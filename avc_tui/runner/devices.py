@@ -46,6 +46,8 @@ def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None
     """
     gpus = [d for d in devices if d.startswith("cuda")]
     cores = cores or os.cpu_count() or 1
+    if gpus and gpus_per_job is not None and gpus_per_job >= 2:
+        return _multi_gpu_slots(gpus, int(gpus_per_job), jobs, cores)
     if gpus:
         count = jobs or len(gpus) * per_gpu(gpus_per_job)
         # Each job's share of the host's CPUs: its threads and its decoding workers.
@@ -63,3 +65,24 @@ def plan_slots(devices: list[str], jobs: int | None = None, *, cores: int | None
     return [Slot(f"cpu#{i}" if count > 1 else "cpu", "cpu",
                  {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "AVC_CPUS": threads})
             for i in range(count)]
+
+
+def _multi_gpu_slots(gpus: list[str], per_job: int, jobs: int | None, cores: int) -> list[Slot]:
+    """Slots of ``per_job`` GPUs each (data-parallel jobs, ``--processes``): GPUs 0…k−1 for the
+    first, k…2k−1 for the next; more jobs than groups share the groups round robin."""
+    from core.errors import ConfigError
+
+    groups = [gpus[i:i + per_job] for i in range(0, len(gpus) - per_job + 1, per_job)]
+    if not groups:
+        raise ConfigError(f"--gpus-per-job {per_job} needs {per_job} GPUs, and this host has "
+                          f"{len(gpus)}", hint=f"pass --gpus-per-job {len(gpus)} or fewer")
+    count = jobs or len(groups)
+    share = str(max(1, cores // count))
+    slots = []
+    for i in range(count):
+        group = groups[i % len(groups)]
+        indexes = ",".join(g.split(":", 1)[1] if ":" in g else "0" for g in group)
+        name = "+".join(group) + (f"#{i // len(groups)}" if count > len(groups) else "")
+        slots.append(Slot(name, "cuda:0", {"CUDA_VISIBLE_DEVICES": indexes,
+                                           "OMP_NUM_THREADS": share, "AVC_CPUS": share}))
+    return slots

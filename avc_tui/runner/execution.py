@@ -40,10 +40,13 @@ class Execution:
         if self.address and self.executor != "ray":
             raise ConfigError("--address names a Ray cluster", hint="add --executor ray")
         g = self.gpus_per_job
-        if g is not None and not (g == 0 or MIN_GPU_SHARE <= g <= 1):
-            # A worker uses one device: more than one GPU a job would be reserved and idle.
-            raise ConfigError(f"--gpus-per-job {g:g} is not a share of one GPU",
-                              hint="e.g. 0.25 (four jobs per GPU) or 1; 0 for the CPU")
+        if g is not None and not (g == 0 or MIN_GPU_SHARE <= g <= 1
+                                  or (math.isfinite(g) and g > 1 and g.is_integer())):
+            # A job uses one GPU, a share of one, or (data-parallel, --processes N) N whole GPUs.
+            raise ConfigError(f"--gpus-per-job {g:g} is not a share of one GPU nor a whole "
+                              f"number of GPUs",
+                              hint="e.g. 0.25 (four jobs per GPU), 1, or 2 for jobs that train "
+                                   "in two processes (--processes 2); 0 for the CPU")
         if not (math.isfinite(self.cpus_per_job) and self.cpus_per_job > 0):
             raise ConfigError(f"--cpus-per-job {self.cpus_per_job:g} must be above 0",
                               hint="e.g. 1 or 4")

@@ -38,7 +38,7 @@ def test_sqlite_is_refused_on_a_cluster_of_several_hosts() -> None:
     ({"executor": "slurm"}, "unknown executor"),
     ({"gpus_per_job": -1}, "is not a share"),
     ({"gpus_per_job": 1.5}, "is not a share"),
-    ({"gpus_per_job": 2}, "is not a share"),
+    ({"gpus_per_job": 2.5}, "is not a share"),
     ({"gpus_per_job": float("inf")}, "is not a share"),
     ({"gpus_per_job": float("nan")}, "is not a share"),
     ({"gpus_per_job": 1e-9}, "is not a share"),

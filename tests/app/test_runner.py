@@ -15,6 +15,7 @@ from avc_tui.runner.devices import Slot, plan_slots
 from avc_tui.runner.executor import Job, LocalExecutor
 from avc_tui.runner.job import execute
 from avc_tui.runner.scheduler import run_all
+from core.errors import ConfigError
 from tests.app.waiting import wait_until
 
 CPU = Slot("cpu", "cpu", {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"})
@@ -179,7 +180,12 @@ def test_a_fraction_of_a_gpu_puts_several_jobs_on_each() -> None:
     assert devices[:2] == ["0", "1"], "the first jobs spread over the GPUs"
     assert len({s.name for s in slots}) == 8
     assert len(plan_slots(["cuda:0"], gpus_per_job=1 / 3)) == 3
-    assert len(plan_slots(["cuda:0"], gpus_per_job=2)) == 1
+    pairs = plan_slots(["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:4"], gpus_per_job=2)
+    assert [slot.env["CUDA_VISIBLE_DEVICES"] for slot in pairs] == ["0,1", "2,3"]
+    assert [slot.name for slot in pairs] == ["cuda:0+cuda:1", "cuda:2+cuda:3"]
+    assert all(slot.device == "cuda:0" for slot in pairs)  # rank r takes cuda:r of its own
+    with pytest.raises(ConfigError, match="needs 2 GPUs"):
+        plan_slots(["cuda:0"], gpus_per_job=2)
     assert len(plan_slots(["cpu"], gpus_per_job=0.25)) == 1, "no GPU: the CPU slots as before"
 
 
