@@ -80,6 +80,9 @@ CASES = [
     ("remove an unknown experiment", "rm 99", "no experiment 99"),
     ("remove a running experiment", "rm 2", "is running"),
     ("a GPU and a half a job", "run {ds} {fast} --gpus-per-job 1.5", "is not a share of one GPU"),
+    ("video runs in two processes", "run {ds} {fast} --processes 2", "data-parallel"),
+    ("a video dataset streamed", "run {ds} {fast} --loading stream", "only the youtube8m layout"),
+    ("an unknown reading", "run {ds} {fast} --loading disk", "unknown loading"),
     ("negative retries", "run {ds} {fast} --retries -1", "must be 0 or more"),
     ("address without ray", "run {ds} {fast} --address auto", "names a Ray cluster"),
 ]

@@ -195,7 +195,8 @@ def test_demo_runs_the_whole_grid(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Synthetic YouTube-8M records and a tiny NeXtVLAD trained on them through `avc run`."""
+    """Synthetic YouTube-8M records and a tiny NeXtVLAD trained on them through `avc run`,
+    streamed (`--loading stream`)."""
     from core.data.youtube8m import synthesize
 
     root = tmp_path_factory.mktemp("yt8m") / "data"
@@ -203,8 +204,11 @@ def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     out = root.parent / "run"
     result = avc("run", root, "--layout", "youtube8m", "--split", "1", "--head", "nextvlad",
                  "--mask", "-o", "hidden=32", "-o", "clusters=4", "-o", "audio_dim=128",
-                 "--epochs", "3", "--batch-size", "8", "--out", out, "--json")
+                 "--epochs", "3", "--batch-size", "8", "--loading", "stream", "--out", out,
+                 "--json")
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["data"]["loading"] == "stream"
+    assert json.loads((out / "result.json").read_text())["loading"] == "stream"
     return root, out
 
 
