@@ -269,13 +269,15 @@ def stream_sets(source: StreamSource, config: ExperimentConfig, *, frames: int, 
     seed = config.train.seed
     common = {"num_classes": source.num_classes, "frames": frames}
     holdout = preset.validation == "holdout"
-    train = Yt8mStream(source.train_files, batch_size=batch_size // world_size,
+    train = Yt8mStream(source.train_files, batch_size=max(1, batch_size // world_size),
                        shuffle=preset.shuffle, seed=seed, rank=rank, world_size=world_size,
+                       records=source.train_records,
                        select=IdFraction(preset.holdout_fraction, seed, inside=False)
                        if holdout else None, **common)
-    test = StreamSet(Yt8mStream(source.test_files, batch_size=256, **common), workers=workers,
-                     pin_memory=pin_memory)
+    test = StreamSet(Yt8mStream(source.test_files, batch_size=256, records=source.test_records,
+                                **common), workers=workers, pin_memory=pin_memory)
     val = (StreamSet(Yt8mStream(source.train_files, batch_size=256, **common,
+                                records=source.train_records,
                                 select=IdFraction(preset.holdout_fraction, seed, inside=True)),
                      workers=workers, pin_memory=pin_memory) if holdout else test)
     return StreamSet(train, workers=workers, pin_memory=pin_memory), val, test

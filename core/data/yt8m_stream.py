@@ -127,7 +127,8 @@ class Yt8mStream(IterableDataset):
     def __init__(self, files: Sequence[Path], *, num_classes: int, batch_size: int, frames: int,
                  max_frames: int = MAX_FRAMES, shuffle: str | None = None, seed: int = 0,
                  buffer: int = SHUFFLE_BUFFER, rank: int = 0, world_size: int = 1,
-                 select: Callable[[str], bool] | None = None) -> None:
+                 select: Callable[[str], bool] | None = None, records: int | None = None
+                 ) -> None:
         if shuffle not in (None, "once", "epoch"):
             raise ValueError(f"shuffle must be None, 'once' or 'epoch', not {shuffle!r}")
         self.files = [Path(path) for path in files]
@@ -135,6 +136,7 @@ class Yt8mStream(IterableDataset):
         self.max_frames, self.shuffle, self.seed, self.buffer = max_frames, shuffle, seed, buffer
         self.rank, self.world_size, self.select = rank, world_size, select
         self.epoch = 0
+        self._records = records  # counted once, by whoever opened the files
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose order the next iteration follows (workers see it when they start)."""
@@ -235,8 +237,11 @@ class Yt8mStream(IterableDataset):
             yield self._batch([], damaged[:])
 
     def records(self) -> int:
-        """The records of the stream's shards, counted from their headers (before ``select``)."""
-        return sum(count_records(path) for path in self.files)
+        """The records of the stream's shards, counted from their headers (before ``select``)
+        once, unless the stream was given the count."""
+        if self._records is None:
+            self._records = sum(count_records(path) for path in self.files)
+        return self._records
 
     def steps(self, readers: int = 1) -> int:
         """About how many batches one epoch of this process gives with ``readers`` workers: each
