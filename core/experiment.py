@@ -290,7 +290,8 @@ def _train_rank(parallel: Distributed, device: torch.device, *, build: Callable[
     """One rank other than 0 of a data-parallel run: its own model (DDP gives it rank 0's
     weights) and its share of the training stream."""
     torch.manual_seed(settings.seed)
-    model = build()
+    model = build()  # DDP gives it rank 0's weights; each rank draws its own dropout
+    torch.manual_seed(settings.seed + parallel.rank)
     train_set, val_set, _ = sets(rank=parallel.rank, world_size=parallel.world_size)
     return train_head(model, train_set, val_set, num_classes, replace(settings, device=device),
                       run_dir=run_dir, checkpoint_extra=extra, resume=resume, parallel=parallel)
@@ -300,10 +301,17 @@ def _train_data_parallel(config: ExperimentConfig, dataset: Dataset, model: torc
                          settings: TrainSettings, *, frames: int, in_dim: int, run_dir: Path,
                          extra: dict[str, Any], callbacks: Sequence[EventCallback],
                          should_stop: Callable[[], bool] | None, resume: bool,
-                         workers: int | None) -> TrainOutcome:
+                         workers: int | None
+                         ) -> tuple[TrainOutcome, StreamSet, StreamSet]:
     """Train ``model`` in ``config.train.processes`` processes (:mod:`core.distributed`); this
-    process is rank 0 and keeps the callbacks."""
+    process is rank 0 and keeps the callbacks. Returns the outcome and rank 0's train and
+    validation sets (the train set holds what every rank's share met)."""
     processes = config.train.processes
+    if settings.batch_size < 2 * processes:
+        raise ConfigError(f"a batch of {settings.batch_size} split over {processes} processes "
+                          "leaves a process fewer than 2 videos a step (batch norm needs 2)",
+                          hint=f"pass --batch-size {2 * processes} or more, or fewer "
+                               "--processes")
     if workers is None:  # the job's CPUs shared between the ranks
         share = available_cpus() // processes
         workers = 0 if share < 3 else min(4, share - 1)
@@ -317,12 +325,14 @@ def _train_data_parallel(config: ExperimentConfig, dataset: Dataset, model: torc
     common = {"settings": settings, "num_classes": len(dataset.classes), "run_dir": run_dir,
               "extra": extra, "resume": resume}
 
-    def main(parallel: Distributed, device: torch.device) -> TrainOutcome:
+    def main(parallel: Distributed, device: torch.device
+             ) -> tuple[TrainOutcome, StreamSet, StreamSet]:
         train_set, val_set, _ = sets(rank=0, world_size=processes)
-        return train_head(model, train_set, val_set, len(dataset.classes),
-                          replace(settings, device=device), run_dir=run_dir,
-                          checkpoint_extra=extra, callbacks=callbacks, should_stop=should_stop,
-                          resume=resume, parallel=parallel)
+        outcome = train_head(model, train_set, val_set, len(dataset.classes),
+                             replace(settings, device=device), run_dir=run_dir,
+                             checkpoint_extra=extra, callbacks=callbacks,
+                             should_stop=should_stop, resume=resume, parallel=parallel)
+        return outcome, train_set, val_set
 
     work = functools.partial(_train_rank, build=build, sets=sets, **common)
     return run_data_parallel(processes, settings.device, work, main)
@@ -445,7 +455,8 @@ def run_experiment(config: ExperimentConfig, *, run_dir: str | Path,
         **normalizer.state(),
     }
     if config.train.processes > 1:
-        outcome = _train_data_parallel(
+        # Rank 0's own share of the training stream: what it met is what the run reports.
+        outcome, train_set, val_set = _train_data_parallel(
             config, dataset, model, settings, frames=frames, in_dim=in_dim, run_dir=run_dir,
             extra=extra, callbacks=callbacks, should_stop=should_stop, resume=resume,
             workers=num_workers)

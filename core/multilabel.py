@@ -201,9 +201,14 @@ class TopK:
         return _pooled(chosen.astype(np.int64), scores, truth)
 
     def gap(self, batch_size: int | None = None) -> float:
-        classes, videos, scores, truth = self._pool()
-        return _gap_of(classes, videos, scores, truth, float(np.sum(self.positives)), batch_size)
+        return self.results(batch_size)[0]
 
     def class_aps(self) -> list[float | None]:
-        classes, _, scores, truth = self._pool()
-        return _class_aps_of(classes, scores, truth, self.positives)
+        return self.results()[1]
+
+    def results(self, batch_size: int | None = None) -> tuple[float, list[float | None]]:
+        """GAP and the per-class APs, from one pooling of the kept entries."""
+        classes, videos, scores, truth = self._pool()
+        return (_gap_of(classes, videos, scores, truth, float(np.sum(self.positives)),
+                        batch_size),
+                _class_aps_of(classes, scores, truth, self.positives))

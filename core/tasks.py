@@ -142,10 +142,10 @@ class MultiLabelAccumulator:
         if count == 0:
             return multilabel_metrics(torch.zeros(0, self.num_classes),
                                       torch.zeros(0, self.num_classes), self.num_classes)
-        per_class = self.top.class_aps()
+        gap, per_class = self.top.results()
         return Metrics(
             count=count, loss=self.loss_sum / count, top1=self.top.hit1 / count,
             top5=self.top.hit5 / count, per_class=per_class, confusion=[],
             task=MultiLabel.name,
-            extra={"gap": self.top.gap(), "map": multilabel.mean_of_class_aps(per_class),
+            extra={"gap": gap, "map": multilabel.mean_of_class_aps(per_class),
                    "perr": self.top.perr / count})

@@ -19,7 +19,6 @@ between steps.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -193,6 +192,8 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
         keep_freed_memory()
     stopped_early = cancelled = False
     epoch = saved_epoch = start_epoch
+    seen = 0
+    last_step = 0  # the global step of the last StepFinished
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         began = time.perf_counter()
         model.train()
@@ -204,46 +205,52 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
         logged_loss, logged_correct, logged_seen, seen = 0.0, 0, 0, 0
 
         def log_interval(step: int) -> None:
-            nonlocal logged_loss, logged_correct, logged_seen
+            nonlocal logged_loss, logged_correct, logged_seen, last_step
             total_loss, total_correct = loss_sum.item(), int(correct.item())
             count = seen - logged_seen
-            emit(callbacks, StepFinished(epoch, step, (epoch - 1) * steps_per_epoch + step,
-                                         steps_per_epoch, (total_loss - logged_loss) / count,
+            # A stream's epoch may run past its estimated steps: the global step still grows.
+            last_step = max((epoch - 1) * steps_per_epoch + step, last_step + 1)
+            emit(callbacks, StepFinished(epoch, step, last_step, steps_per_epoch,
+                                         (total_loss - logged_loss) / count,
                                          (total_correct - logged_correct) / count, count))
             logged_loss, logged_correct, logged_seen = total_loss, total_correct, seen
 
         step = 0
-        uneven = parallel.uneven(net) if parallel is not None else contextlib.nullcontext()
-        with uneven:
-            for step, (x, y, mask) in enumerate(
-                    epoch_batches(train_set, order, epoch, settings.batch_size), start=1):
-                x = x.to(device, non_blocking=True).float()
-                y = y.to(device, non_blocking=True)
-                mask = mask.to(device) if settings.use_mask else None
-                with autocast(device, settings.precision):
-                    out = net(x, mask)
-                    # The task's loss, unless the head has an objective of its own (per-step
-                    # loss, regularisers): TemporalHead.loss.
-                    loss = model.loss(out, y, task)
-                optimizer.zero_grad(set_to_none=set_to_none)
-                scaler.scale(loss).backward()
-                if preset.grad_clip is not None:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                seen += len(y)
-                loss_sum += loss.detach().float() * len(y)
-                correct += task.hit_count(out.logits.detach(), y)
-                if step % settings.log_every == 0 or step == steps_per_epoch:
-                    log_interval(step)
-                if should_stop is not None and should_stop():
-                    cancelled = True
-                    break
-        if parallel is not None:  # rank 0's word: the other ranks have no should_stop
-            (cancelled,) = parallel.decide(device, cancelled)
+        steps = _Lockstep(epoch_batches(train_set, order, epoch, settings.batch_size),
+                          parallel, device, should_stop)
+        for step, (x, y, mask) in enumerate(steps, start=1):
+            x = x.to(device, non_blocking=True).float()
+            y = y.to(device, non_blocking=True)
+            mask = mask.to(device) if settings.use_mask else None
+            with autocast(device, settings.precision):
+                out = net(x, mask)
+                # The task's loss, unless the head has an objective of its own (per-step
+                # loss, regularisers): TemporalHead.loss.
+                loss = model.loss(out, y, task)
+            optimizer.zero_grad(set_to_none=set_to_none)
+            scaler.scale(loss).backward()
+            if preset.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), preset.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            seen += len(y)
+            loss_sum += loss.detach().float() * len(y)
+            correct += task.hit_count(out.logits.detach(), y)
+            if step % settings.log_every == 0 or step == steps_per_epoch:
+                log_interval(step)
+            if parallel is None and should_stop is not None and should_stop():
+                cancelled = True
+                break
+        cancelled = cancelled or steps.cancelled  # data-parallel: all ranks at the same step
         if not cancelled and seen > logged_seen:  # a stream's epoch can outrun its estimate
             log_interval(step)
+        if parallel is not None and not cancelled:  # the epoch's figures over every rank
+            total_loss, total_correct, total_seen = parallel.sum(
+                device, loss_sum.item(), float(correct.item()), float(seen))
+            loss_sum.fill_(total_loss)
+            correct.fill_(round(total_correct))
+            seen = int(total_seen)
         if cancelled:
             # The partial epoch is discarded, and so are finished epochs after the last
             # checkpoint (their state is gone): the run ends where a resume will start.
@@ -303,6 +310,13 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
             stopped_early, cancelled = parallel.decide(device, stopped_early, cancelled)
         if stopped_early or cancelled:
             break
+    if parallel is not None and streamed:  # what every rank's share of the stream met
+        shares = parallel.gather(list(train_set.damaged))
+        if main:
+            for damaged in shares:
+                train_set.damaged.update(dict.fromkeys(damaged))
+            if not cancelled:
+                train_set.videos = seen  # the last epoch's videos, summed over the ranks
     writer.wait()
 
     if preset.selection == "best" and best_path.exists():
@@ -316,6 +330,39 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
 
 
 TrainingSet = SequenceSet | StreamSet
+
+
+class _Lockstep:
+    """An epoch's batches; in a data-parallel run, only as long as every rank has one and rank
+    0 was not asked to stop (one small all-reduce before each step, see core.distributed):
+    every rank takes the same optimiser steps, and a cancel ends them all at the next step."""
+
+    def __init__(self, batches: Iterator, parallel: Distributed | None, device: torch.device,
+                 should_stop: Callable[[], bool] | None) -> None:
+        self.batches, self.parallel, self.device = batches, parallel, device
+        self.should_stop = should_stop
+        self.cancelled = False
+
+    def __iter__(self) -> Iterator:
+        if self.parallel is None:
+            yield from self.batches
+            return
+        iterator = iter(self.batches)
+        try:
+            while True:
+                item = next(iterator, None)
+                asked = self.should_stop is not None and self.should_stop()
+                out_of_data, stop = self.parallel.step_flags(self.device, item is None, asked)
+                if stop:
+                    self.cancelled = True
+                    return
+                if out_of_data:
+                    return
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:  # a stream's reading workers end now, not when collected
+                close()
 
 
 def epoch_batches(data: TrainingSet, order: torch.Tensor, epoch: int, batch_size: int

@@ -264,8 +264,9 @@ def test_data_parallel_training_on_two_gloo_processes(synthetic: Path, tmp_path:
     batch norm statistics."""
     one = run_experiment(_config(synthetic), run_dir=tmp_path / "one",
                          cache_dir=tmp_path / "cache", num_workers=0)
+    # One reading worker per rank: ranks start DataLoader workers of their own.
     two = run_experiment(_config(synthetic, processes=2), run_dir=tmp_path / "two",
-                         cache_dir=tmp_path / "cache", num_workers=0)
+                         cache_dir=tmp_path / "cache", num_workers=1)
     assert two.epochs_run == 5 and len(two.history) == 5
     assert two.test.extra["gap"] >= 0.85, two.test.extra
     assert abs(two.test.extra["gap"] - one.test.extra["gap"]) < 0.05
@@ -273,6 +274,55 @@ def test_data_parallel_training_on_two_gloo_processes(synthetic: Path, tmp_path:
     lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 5  # rank 0 alone writes the run folder
     assert _config(synthetic, processes=2).hash() == _config(synthetic).hash()
+    body = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert body["dataset"]["train"] == 80  # every rank's videos of the last epoch
+
+
+def _barrier_then_return(parallel, device) -> str:
+    import torch.distributed as dist
+
+    dist.barrier()
+    return "done"
+
+
+def _fail(parallel, device) -> None:
+    raise SystemExit(3)
+
+
+def _wait_forever(parallel, device) -> None:
+    import time
+
+    time.sleep(600)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_failing_rank_fails_the_run_with_its_status() -> None:
+    from core.distributed import run_data_parallel
+
+    assert run_data_parallel(2, torch.device("cpu"), _barrier_then_return,
+                             _barrier_then_return) == "done"
+    with pytest.raises(RuntimeError, match="rank 1 exited with status 3"):
+        run_data_parallel(2, torch.device("cpu"), _fail, _barrier_then_return)
+
+
+_STUCK = """
+import logging
+logging.basicConfig()
+import core.distributed as d
+from tests.core.test_yt8m_stream import _fail, _wait_forever
+import torch
+d.GRACE_SECONDS = 1.0
+d.run_data_parallel(2, torch.device("cpu"), _fail, _wait_forever)
+"""
+
+
+def test_rank_0_does_not_wait_forever_on_a_rank_that_died(tmp_path: Path) -> None:
+    """A collective that would never return (NCCL does not notice a dead peer): rank 0 ends
+    its own process once the grace period is over, saying which rank failed."""
+    out = subprocess.run([sys.executable, "-c", _STUCK], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).parents[2])
+    assert out.returncode == 1
+    assert "rank 1 exited with status 3" in out.stderr
 
 
 def test_stream_settings_are_checked(synthetic: Path, tmp_path: Path) -> None:
