@@ -126,6 +126,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
 }
 DATA_COMMANDS: dict[str, Callable[..., Any]] = {
     "synth": data.synth, "synth-yt8m": data.synth_yt8m, "info": data.info,
+    "yt8m-records": data.yt8m_records,
 }
 
 

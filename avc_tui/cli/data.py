@@ -1,12 +1,12 @@
-"""`avc data synth`, `avc data synth-yt8m`, `avc data info` and `avc extract`: datasets and
-the feature cache."""
+"""`avc data synth`, `avc data synth-yt8m`, `avc data info`, `avc data yt8m-records` and
+`avc extract`: datasets and the feature cache."""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -174,3 +174,109 @@ def extract(
                                hint="fix or remove them and extract again; the other videos' "
                                     "features are cached, and a run with --skip-unreadable "
                                     "leaves these out")
+
+
+NoAudio = Annotated[str, typer.Option(
+    "--no-audio", help="A video without an audio stream: 'zeros' (audio rows of byte 0, i.e. -2, "
+                       "as google's extract_tfrecords_main.py writes for YouTube-8M's pre-trained "
+                       "models), 'mean' (byte 128, the training audio's mean) — both flagged in "
+                       "report.json — or 'skip' (left out, listed).")]
+VggishWeights = Annotated[str, typer.Option(
+    help="VGGish weights: 'audioset' (the torchvggish port's vggish-10086976.pth in "
+         "$AVC_WEIGHTS_DIR or the torch hub cache), 'none' (seeded random) or a state-dict file.")]
+RgbPcaDir = Annotated[Optional[Path], typer.Option(
+    "--rgb-pca",
+    help="Folder with mean.npy, eigenvals.npy, eigenvecs.npy for the 2,048 rgb features (OUT/pca/"
+         "rgb of an earlier run); default: fit on the training videos and save in OUT/pca/rgb. "
+         "Google's yt8m_pca.tgz loads too, but it was fitted on TensorFlow's "
+         "inception-2015-12-05 graph, not torchvision's Inception-v3: its bytes look valid but "
+         "are not YouTube-8M-compatible (a warning says so).",
+    show_default=False)]
+AudioPcaDir = Annotated[Optional[Path], typer.Option(
+    "--audio-pca",
+    help="Folder with mean.npy, eigenvals.npy, eigenvecs.npy for the 128 VGGish values (OUT/pca/"
+         "audio of an earlier run); default: fit on the training videos and save in "
+         "OUT/pca/audio.",
+    show_default=False)]
+
+
+def yt8m_records(
+    root: Root,
+    out: Annotated[Path, typer.Argument(help="Folder to write the TFRecord files, vocabulary.csv, "
+                                             "report.json and the fitted PCA into.")],
+    layout: Layout = "folders",
+    split: Split = "abdn",
+    split_seed: SplitSeed = 0,
+    annotations: Annotations = None,
+    weights: Weights = "imagenet",
+    vggish_weights: VggishWeights = "audioset",
+    rgb_pca: RgbPcaDir = None,
+    audio_pca: AudioPcaDir = None,
+    no_audio: NoAudio = "zeros",
+    max_seconds: Annotated[int, typer.Option(
+        help="Keep at most this many seconds per video: 300, as google's frame_iterator "
+             "(max_num_frames=300) and YouTube-8M's reader; 0: every second.")] = 300,
+    videos_per_file: Annotated[int, typer.Option(help="Videos per TFRecord file.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of random weights ('none').")] = 0,
+    cache_dir: CacheDir = None,
+    workers: Workers = None,
+    device: Device = "auto",
+    batch_frames: Annotated[int, typer.Option(help="Frames per Inception forward batch.")] = 64,
+    as_json: AsJson = False,
+) -> None:
+    """Write a dataset's videos as YouTube-8M frame-level records (Inception rgb + VGGish audio at
+    1 fps, PCA'd, 8-bit) that --layout youtube8m and NeXtVLAD read."""
+    from core.data import load_dataset
+    from core.errors import VideoDecodeError
+    from core.experiment import default_cache_dir
+    from core.features import FeatureCache
+    from core.yt8m_features.pipeline import Yt8mFeatureOptions, write_yt8m_records
+
+    options = Yt8mFeatureOptions(
+        inception_weights=weights, vggish_weights=vggish_weights, rgb_pca=rgb_pca,
+        audio_pca=audio_pca, no_audio=no_audio, max_seconds=max_seconds or None,
+        videos_per_file=videos_per_file, seed=seed, device=device, workers=workers,
+        batch_frames=batch_frames)
+    dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
+                           annotations=annotations)
+    if not as_json:
+        console.print(dataset.summary())
+    cache = FeatureCache(cache_dir or default_cache_dir())
+    # The summary below says what both passes did; the reporter draws their progress bars.
+    with ProgressReporter(quiet=as_json, summaries=False) as reporter:
+        report = write_yt8m_records(dataset, out, cache, options, callbacks=[reporter])
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        written = ", ".join(f"{n} {part}" for part, n in report.videos.items())
+        seconds = report.seconds or 1
+        cached = f", {report.rgb_cached} videos' rgb cached" if report.rgb_cached else ""
+        console.print(
+            f"wrote {written} videos ({report.seconds} s of video) in {len(report.files)} "
+            f"TFRecord files to {out}; rgb {report.rgb_seconds / seconds:.2f} s and audio "
+            f"{report.audio_seconds / seconds:.2f} s per video second{cached}", highlight=False)
+        console.print(f"rgb PCA {report.rgb_pca}; audio PCA {report.audio_pca}", highlight=False)
+        fill = {"zeros": "byte 0", "mean": "byte 128"}.get(report.no_audio, "")
+        for video in report.flagged_no_audio:
+            console.print(f"[yellow]no audio[/] {video}: audio rows of {fill} (flagged)",
+                          highlight=False)
+        for video in report.skipped_no_audio:
+            console.print(f"[yellow]no audio[/] {video}: skipped", highlight=False)
+        for video, seconds_padded in report.audio_padded.items():
+            if seconds_padded < 1.0:
+                continue  # the video's last frame starts less than a second before its end
+            console.print(f"[yellow]short audio[/] {video}: {seconds_padded} s of silence "
+                          "appended", highlight=False)
+        for reason in report.unreadable.values():
+            console.print(f"[red]unreadable[/] {reason}", highlight=False)
+        for warning in report.warnings:
+            console.print(f"[yellow]warning[/] {warning}", highlight=False)
+        console.print(f"train with: avc run {out} --layout youtube8m --split 1 --head nextvlad "
+                      "-o audio_dim=128",
+                      highlight=False)
+    if report.unreadable:
+        first = next(iter(report.unreadable.values()))
+        raise VideoDecodeError(
+            f"{len(report.unreadable)} videos could not be decoded and are not in the records "
+            f"(first: {first})",
+            hint=f"the other videos' records are written; {out / 'report.json'} lists them all")
