@@ -66,7 +66,8 @@ def parser_name() -> str:
         from core.data import yt8m_proto
     except ImportError:
         return "pure Python"
-    return "protobuf C (upb)" if yt8m_proto.available() else "pure Python"
+    fast = yt8m_proto.choose_parser() is yt8m_proto.parse_video_fast
+    return "protobuf C (upb)" if fast else "avc's pure Python"
 
 
 def stream_epoch(files: list[Path], workers: int) -> tuple[int, float]:
