@@ -72,14 +72,35 @@ def synth_yt8m(
 
 def info(root: Root, layout: Layout = "folders", split: Split = "abdn",
          split_seed: SplitSeed = 0, annotations: Annotations = None,
+         loading: Annotated[str, typer.Option(
+             help="youtube8m: auto (count the records of a selection too large for memory), "
+                  "memory (read every record: classes counted) or stream.")] = "auto",
          as_json: AsJson = False) -> None:
     """Show what a dataset folder holds under a layout and split."""
     from rich.table import Table
 
+    from core.config import DataConfig
     from core.data import load_dataset
+    from core.data.yt8m_layout import wants_stream
 
+    DataConfig(str(root), layout=layout, loading=loading)  # checks the loading
+    stream = layout == "youtube8m" and wants_stream(root, split, loading)
     dataset = load_dataset(root, layout=layout, split=split, seed=split_seed,
-                           annotations=annotations)
+                           annotations=annotations, stream=stream)
+    if dataset.stream is not None:  # the records are counted, not read: no per-class counts
+        source = dataset.stream
+        if as_json:
+            typer.echo(json.dumps({
+                "name": dataset.name, "root": str(dataset.root), "layout": dataset.layout,
+                "split": dataset.split, "multilabel": True, "streamed": True,
+                "train_records": source.train_records, "test_records": source.test_records,
+                "train_files": len(source.train_files), "test_files": len(source.test_files),
+                "classes": len(dataset.classes)}, indent=2))
+            return
+        console.print(dataset.summary())
+        console.print("videos per class need every record read: --loading memory (for a "
+                      "selection that fits in memory)", highlight=False)
+        return
     counts: dict[int, list[int]] = {}
     for part, items in (("train", dataset.train), ("test", dataset.test)):
         for item in items:

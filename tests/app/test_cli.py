@@ -212,6 +212,21 @@ def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, out
 
 
+def test_data_info_counts_the_records_of_a_streamed_youtube8m_set(yt8m_run) -> None:
+    root, _ = yt8m_run
+    streamed = avc("data", "info", root, "--layout", "youtube8m", "--split", "1", "--loading",
+                   "stream", "--json")
+    assert streamed.exit_code == 0, streamed.output
+    body = json.loads(streamed.stdout)
+    assert body["streamed"] and body["train_records"] == body["test_records"] == 20
+    human = avc("data", "info", root, "--layout", "youtube8m", "--split", "1", "--loading",
+                "stream")
+    assert "20 train / 20 test records" in human.stdout and "--loading memory" in human.stdout
+    in_memory = json.loads(avc("data", "info", root, "--layout", "youtube8m", "--split", "1",
+                               "--json").stdout)
+    assert in_memory["train"] == 20 and "streamed" not in in_memory
+
+
 def test_predict_classifies_every_record_of_youtube8m_files(yt8m_run, tmp_path: Path) -> None:
     from avc_tui.registry import Registry
     from core.config import ExperimentConfig
