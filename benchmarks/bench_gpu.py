@@ -12,6 +12,9 @@ On a CUDA device it measures, at full size:
    ABDN head, in fp32 and in ``auto``; seconds per epoch and peak GPU memory.
 3. **Several heads sharing the GPU**: 1, 2 and 4 processes each training that head at once;
    epochs per second in total (how much a fractional ``--gpus-per-job`` gains).
+4. **NeXtVLAD data-parallel on streamed YouTube-8M records** (the paper's sizes: 89 M
+   parameters, batch 160; 300-second records of random bytes): seconds per epoch and records/s
+   in 1 process and in one per GPU (``--processes``, up to 2), each reading its own shards.
 
 Without a GPU (or with ``--tiny``) it runs the same steps on the CPU at tiny sizes, so that the
 test suite keeps the script working; those figures mean nothing. ``--json`` writes every figure.
@@ -47,10 +50,13 @@ from core.train import TrainSettings, train_head  # noqa: E402
 
 FULL = {"backbones": {"vgg16": 224, "resnet50": 224, "inceptionv3": 299, "xception": 299},
         "videos_per_class": 8, "batch_frames": 128, "head_dim": 25088, "head_videos": 2048,
-        "frames": 8, "classes": 101, "batch": 128, "epochs": 3, "sharing": (1, 2, 4)}
+        "frames": 8, "classes": 101, "batch": 128, "epochs": 3, "sharing": (1, 2, 4),
+        "yt8m": {"shards": 8, "records": 400, "batch": 160, "options": {"audio_dim": 128}}}
 TINY = {"backbones": {"tinycnn": 32}, "videos_per_class": 1, "batch_frames": 16,
         "head_dim": 64, "head_videos": 64, "frames": 4, "classes": 5, "batch": 16, "epochs": 2,
-        "sharing": (1, 2)}
+        "sharing": (1, 2),
+        "yt8m": {"shards": 2, "records": 16, "batch": 8,
+                 "options": {"audio_dim": 128, "hidden": 32, "clusters": 4}}}
 
 
 def sync(device: torch.device) -> None:
@@ -148,6 +154,44 @@ def sharing(device: torch.device, config: dict) -> list[dict]:
     return rows
 
 
+def data_parallel(device: torch.device, config: dict) -> list[dict]:
+    """NeXtVLAD on streamed records in 1 process and in one per GPU (2 gloo processes on the
+    CPU): seconds per epoch (evaluation included) and training records/s."""
+    from bench_yt8m_stream import write_shards
+
+    from core.config import DataConfig, ExperimentConfig, FeatureConfig, HeadConfig, TrainConfig
+    from core.experiment import run_experiment
+
+    sizes = config["yt8m"]
+    counts = [1]
+    if device.type != "cuda" or torch.cuda.device_count() >= 2:
+        counts.append(2)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp, "yt8m")
+        write_shards(root, sizes["shards"], sizes["records"])
+        for path in write_shards(Path(tmp, "validate"), 1, max(8, sizes["records"] // 4)):
+            path.rename(root / path.name.replace("train", "validate"))
+        records = sizes["shards"] * sizes["records"]
+        for processes in counts:
+            result = run_experiment(
+                ExperimentConfig(
+                    data=DataConfig(str(root), layout="youtube8m", split="1", loading="stream"),
+                    features=FeatureConfig("yt8m"),
+                    head=HeadConfig("nextvlad", options=sizes["options"]),
+                    train=TrainConfig("abdn", epochs=2, batch_size=sizes["batch"], lr=2e-4,
+                                      device=str(device), processes=processes)),
+                run_dir=Path(tmp, f"run{processes}"), cache_dir=Path(tmp, "cache"),
+                num_workers=0 if device.type != "cuda" else None)
+            seconds = min(r["seconds"] for r in result.history)
+            rows.append({"processes": processes, "parameters": result.parameters,
+                         "seconds/epoch": seconds, "records/s": records / seconds})
+            print(f"  {processes} process{'es' if processes > 1 else ''}: {seconds:7.2f} "
+                  f"s/epoch, {records / seconds:8.0f} records/s ({result.parameters:,} "
+                  f"parameters)", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -178,6 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {row['precision']}: {row['seconds/epoch']:.3f} s/epoch{peak}", flush=True)
     print("heads sharing the device:")
     figures["sharing"] = sharing(device, config)
+    sizes = config["yt8m"]
+    print(f"NeXtVLAD on {sizes['shards']} × {sizes['records']} streamed records, batch "
+          f"{sizes['batch']}:")
+    figures["data_parallel"] = data_parallel(device, config)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return figures

@@ -29,4 +29,6 @@ def test_the_gpu_script_runs_its_steps_on_the_cpu(tmp_path: Path) -> None:
     assert [row["precision"] for row in figures["head"]][0] == "fp32"
     assert all(row["seconds/epoch"] > 0 for row in figures["head"])
     assert [row["processes"] for row in figures["sharing"]] == [1, 2]
+    assert [row["processes"] for row in figures["data_parallel"]] == [1, 2]
+    assert all(row["records/s"] > 0 for row in figures["data_parallel"])
     assert "tiny sizes" in done.stdout
