@@ -32,13 +32,15 @@ waiting for a collective's timeout.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,16 +57,51 @@ TIMEOUT = datetime.timedelta(hours=4)
 GRACE_SECONDS = 20.0
 
 
+class RankFailed(RuntimeError):
+    """Another rank of the run failed (its exit status is in the message)."""
+
+
+class _Watch:
+    """What rank 0 knows of the other ranks: the first failure, and whether rank 0 is busy
+    with work of its own (evaluation, checkpoints), when no collective of its can be stuck."""
+
+    def __init__(self) -> None:
+        self.failed = ""
+        self.local = 0
+
+
 @dataclass(frozen=True)
 class Distributed:
-    """This process's place in a data-parallel run."""
+    """This process's place in a data-parallel run. ``control`` is the process group of the
+    small collectives (flags, sums, gathers): gloo on the CPU even beside NCCL, so that they
+    never wait on a GPU stream."""
 
     rank: int
     world_size: int
+    control: Any = None
+    watch: _Watch | None = None  # rank 0's
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def _check(self) -> None:
+        if self.watch is not None and self.watch.failed:
+            raise RankFailed(f"data-parallel training failed: {self.watch.failed}")
+
+    @contextlib.contextmanager
+    def local_work(self) -> Iterator[None]:
+        """Rank 0's own work (evaluation, checkpoints): a rank that fails meanwhile is
+        reported at the next collective instead of ending this process."""
+        if self.watch is None:
+            yield
+            return
+        self.watch.local += 1
+        try:
+            yield
+        finally:
+            self.watch.local -= 1
+        self._check()
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """``model`` (already on ``device``) under DDP."""
@@ -73,36 +110,34 @@ class Distributed:
         return DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    def _tensor(self, values: list[float], device: torch.device,
-                dtype: torch.dtype = torch.int64) -> torch.Tensor:
-        # NCCL reduces CUDA tensors only; gloo CPU ones.
-        return torch.tensor(values, dtype=dtype,
-                            device=device if device.type == "cuda" else "cpu")
-
     def step_flags(self, device: torch.device, out_of_data: bool, stop: bool
                    ) -> tuple[bool, bool]:
         """Whether any rank is out of batches, and whether rank 0 asks to stop: every rank
         gets the same answer, so they all take the next step or none does."""
-        flags = self._tensor([int(out_of_data), int(stop and self.is_main)], device)
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        self._check()
+        flags = torch.tensor([int(out_of_data), int(stop and self.is_main)])
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX, group=self.control)
         return bool(flags[0]), bool(flags[1])
 
     def decide(self, device: torch.device, *flags: bool) -> tuple[bool, ...]:
         """Rank 0's ``flags``, on every rank."""
-        values = self._tensor([int(flag) for flag in flags], device)
-        dist.broadcast(values, src=0)
+        self._check()
+        values = torch.tensor([int(flag) for flag in flags])
+        dist.broadcast(values, src=0, group=self.control)
         return tuple(bool(value) for value in values.tolist())
 
     def sum(self, device: torch.device, *values: float) -> list[float]:
         """``values`` summed over the ranks."""
-        total = self._tensor(list(values), device, torch.float64)
-        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        self._check()
+        total = torch.tensor(list(values), dtype=torch.float64)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM, group=self.control)
         return total.tolist()
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value`` (picklable), in rank order, on every rank."""
+        self._check()
         out: list[Any] = [None] * self.world_size
-        dist.all_gather_object(out, value)
+        dist.all_gather_object(out, value, group=self.control)
         return out
 
 
@@ -126,13 +161,15 @@ def check_devices(world_size: int, device: torch.device) -> None:
                                "many (--gpus-per-job N), or --device cpu for gloo processes")
 
 
-def _init(rank: int, world_size: int, rendezvous: str, device: torch.device) -> Distributed:
+def _init(rank: int, world_size: int, rendezvous: str, device: torch.device,
+          watch: _Watch | None = None) -> Distributed:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend, init_method=rendezvous, rank=rank, world_size=world_size,
                             timeout=TIMEOUT)
-    return Distributed(rank, world_size)
+    control = dist.new_group(backend="gloo", timeout=TIMEOUT) if backend == "nccl" else None
+    return Distributed(rank, world_size, control, watch)
 
 
 def _rank_main(rank: int, world_size: int, rendezvous: str, device: torch.device,
@@ -141,6 +178,9 @@ def _rank_main(rank: int, world_size: int, rendezvous: str, device: torch.device
     """A rank other than 0: join the group, run ``work``, leave; end with rank 0's process."""
     from core.lifeline import exit_with
 
+    # Ctrl-C in a terminal reaches every process of the group: rank 0 saves and stops the
+    # others in step; the rest end with rank 0 (their lifeline), never on their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with(parent)
     torch.set_num_threads(threads)
     device = rank_device(device, rank)
@@ -152,28 +192,36 @@ def _rank_main(rank: int, world_size: int, rendezvous: str, device: torch.device
 
 
 class _Supervisor:
-    """Watches the other ranks from rank 0: the first to exit with an error is recorded; if the
-    run has not ended GRACE_SECONDS later (a collective that never returns), this process ends."""
+    """Watches the other ranks from rank 0. The first to exit with an error is recorded (rank
+    0's next collective raises :class:`RankFailed`); if rank 0 is still not done GRACE_SECONDS
+    later and not busy with work of its own, it is stuck in a collective that will never return
+    (NCCL does not notice a dead peer), and this process ends."""
 
     def __init__(self, others: list[multiprocessing.process.BaseProcess]) -> None:
-        self.others, self.failed = others, ""
+        self.others, self.watch = others, _Watch()
         self.done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="avc-ranks", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="avc-ranks", daemon=True)
+
+    @property
+    def failed(self) -> str:
+        return self.watch.failed
 
     def start(self) -> None:
         self._thread.start()
 
-    def _watch(self) -> None:
+    def _run(self) -> None:
         while not self.done.wait(0.5):
-            for rank, process in enumerate(self.others, start=1):
-                if process.exitcode not in (None, 0):
-                    self.failed = f"rank {rank} exited with status {process.exitcode}"
-                    log.error("data-parallel training: %s; stopping", self.failed)
-                    if not self.done.wait(GRACE_SECONDS):
-                        log.error("rank 0 is still waiting on the others after %.0f s: ending "
-                                  "this process", GRACE_SECONDS)
-                        os._exit(1)
-                    return
+            failed = _first_failure(self.others)
+            if not failed:
+                continue
+            self.watch.failed = failed
+            log.error("data-parallel training: %s; stopping", failed)
+            while not self.done.wait(GRACE_SECONDS):
+                if not self.watch.local:
+                    log.error("rank 0 is still waiting on the others after %.0f s: ending "
+                              "this process", GRACE_SECONDS)
+                    os._exit(1)
+            return
 
 
 def run_data_parallel(world_size: int, device: torch.device,
@@ -184,8 +232,8 @@ def run_data_parallel(world_size: int, device: torch.device,
     module-level function or a partial of one): the other ranks rebuild their model and data
     from it; ``main`` keeps this process's callbacks.
 
-    Raises ``RuntimeError`` naming the rank and its exit status when another rank fails (its
-    traceback is in this job's log).
+    Raises :class:`RankFailed` naming the rank and its exit status when another rank fails (its
+    traceback is in this job's log); rank 0's own error as it is (with a note of the others).
     """
     check_devices(world_size, device)
     threads = max(1, torch.get_num_threads() // world_size)
@@ -205,7 +253,7 @@ def run_data_parallel(world_size: int, device: torch.device,
         torch.set_num_threads(threads)
         try:
             mine = rank_device(device, 0)
-            group = _init(0, world_size, rendezvous, mine)
+            group = _init(0, world_size, rendezvous, mine, supervisor.watch)
             try:
                 result = main(group, mine)
             finally:
@@ -214,8 +262,10 @@ def run_data_parallel(world_size: int, device: torch.device,
             for process in others:
                 process.join(timeout=5)
             failed = supervisor.failed or _first_failure(others)
-            if failed:
-                raise RuntimeError(f"data-parallel training failed: {failed}") from error
+            if failed and _from_collective(error):
+                raise RankFailed(f"data-parallel training failed: {failed}") from error
+            if failed:  # rank 0's own error (the others ended with it): that is the news
+                error.add_note(f"data-parallel training: {failed}")
             raise
         finally:
             supervisor.done.set()
@@ -227,8 +277,18 @@ def run_data_parallel(world_size: int, device: torch.device,
                     process.join(timeout=10)
     failed = _first_failure(others)
     if failed:
-        raise RuntimeError(f"data-parallel training failed: {failed}")
+        raise RankFailed(f"data-parallel training failed: {failed}")
     return result
+
+
+def _from_collective(error: BaseException) -> bool:
+    """Whether ``error`` came from the process group (a peer gone) rather than from rank 0's
+    own work. gloo reports a vanished peer as a plain RuntimeError."""
+    if isinstance(error, (RankFailed, dist.DistError)):
+        return True
+    text = str(error)
+    return any(sign in text for sign in ("Connection closed by peer", "Connection reset by peer",
+                                         "NCCL", "gloo"))
 
 
 def _first_failure(others: list[multiprocessing.process.BaseProcess]) -> str:

@@ -19,6 +19,7 @@ between steps.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -166,6 +167,8 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
             scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        if parallel is not None and not parallel.is_main:  # each rank its own dropout draws
+            torch.manual_seed(settings.seed + 1000 * parallel.rank + int(state["epoch"]))
         history = list(state["history"])
         start_epoch = int(state["epoch"])
         best = dict(state["best"])
@@ -261,6 +264,11 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
             break
         if scheduler is not None:
             scheduler.step()
+        # Rank 0's own work: a rank that fails meanwhile is reported when it ends (see
+        # core.distributed), not taken for a collective that will never return.
+        local = contextlib.ExitStack()
+        if main and parallel is not None:
+            local.enter_context(parallel.local_work())
         if main:  # evaluation, the run folder and events are rank 0's
             val = evaluate(model, val_set, num_classes, device=device, use_mask=settings.use_mask,
                            precision=settings.precision)
@@ -306,6 +314,7 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
                 writer.submit(payload, latest=latest, best=best_path if write_best else None,
                               done=saved)
                 saved_epoch = epoch
+        local.close()
         if parallel is not None:
             stopped_early, cancelled = parallel.decide(device, stopped_early, cancelled)
         if stopped_early or cancelled:
@@ -315,7 +324,7 @@ def train_head(model: nn.Module, train_set: TrainingSet, val_set: TrainingSet, n
         if main:
             for damaged in shares:
                 train_set.damaged.update(dict.fromkeys(damaged))
-            if not cancelled:
+            if not cancelled and epoch > start_epoch:
                 train_set.videos = seen  # the last epoch's videos, summed over the ranks
     writer.wait()
 

@@ -289,6 +289,10 @@ def _fail(parallel, device) -> None:
     raise SystemExit(3)
 
 
+def _bad_config(parallel, device) -> None:
+    raise ConfigError("rank 0's own problem", hint="its own hint")
+
+
 def _wait_forever(parallel, device) -> None:
     import time
 
@@ -303,6 +307,9 @@ def test_a_failing_rank_fails_the_run_with_its_status() -> None:
                              _barrier_then_return) == "done"
     with pytest.raises(RuntimeError, match="rank 1 exited with status 3"):
         run_data_parallel(2, torch.device("cpu"), _fail, _barrier_then_return)
+    # Rank 0's own error is the news, whatever happened to the others because of it.
+    with pytest.raises(ConfigError, match="rank 0's own problem"):
+        run_data_parallel(2, torch.device("cpu"), _barrier_then_return, _bad_config)
 
 
 _STUCK = """
