@@ -87,6 +87,16 @@ def test_four_quarter_jobs_share_one_gpu(local_ray, tmp_path: Path) -> None:
     assert max(s for s, _, _ in runs) < min(e for _, _, e in runs), "all four ran at once"
 
 
+def test_a_data_parallel_job_gets_two_gpus(local_ray, tmp_path: Path) -> None:
+    """--gpus-per-job 2 (for --processes 2): each task reserves two GPUs and sees both."""
+    executor = RayExecutor(db_url="sqlite://", gpus_per_job=2, cpus_per_job=0.25)
+    jobs = [_stand_in_job(tmp_path, i, 2.5) for i in range(2)]
+    assert _wait([executor.submit(j) for j in jobs]) == [0] * 2
+    seen = [_read(j)[1].split(",") for j in jobs]
+    assert all(len(gpus) == 2 for gpus in seen)
+    assert sorted(g for gpus in seen for g in gpus) == ["0", "1", "2", "3"]
+
+
 def test_a_cpu_job_sees_no_gpu(local_ray, tmp_path: Path) -> None:
     executor = RayExecutor(db_url="sqlite://", gpus_per_job=0, cpus_per_job=1)
     assert executor.device == "cpu"
