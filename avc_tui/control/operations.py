@@ -114,8 +114,11 @@ def start_background(registry: Registry, experiment_id: int, *, resume: bool = F
         return Started(experiment_id, started.pid, registry.get(experiment_id).run_dir,
                        started.log)
     row = registry.get(experiment_id)
-    device = registry.config(experiment_id).train.device
-    slot = (plan_slots(available_devices(), 1)[0] if device == "auto"
+    train = registry.config(experiment_id).train
+    device = train.device
+    # A data-parallel run (--processes N) takes N GPUs where there are GPUs.
+    share = float(train.processes) if train.processes > 1 else None
+    slot = (plan_slots(available_devices(), 1, gpus_per_job=share)[0] if device == "auto"
             else Slot(device, device, {}))
     folder = RunFolder(row.run_dir)
     job = Job(experiment_id, registry.url, slot, folder.log, resume=resume,

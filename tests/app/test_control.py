@@ -37,6 +37,31 @@ def test_a_multi_label_run_records_its_validation_map(tmp_path: Path) -> None:
         assert latest == maps[-1].value and best == max(p.value for p in maps)
 
 
+def test_a_data_parallel_run_started_alone_takes_as_many_gpus(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """--processes 2 started in the background (--detach, the TUI) gets a slot of two GPUs."""
+    from avc_tui.control import operations
+
+    synthesize(tmp_path / "yt8m", videos_per_split=8, num_classes=3, frames=(2, 4))
+    request = control.LaunchRequest(tmp_path / "yt8m", layout="youtube8m", split="1",
+                                    heads=("nextvlad",), batch_size=8, processes=2)
+    [config] = control.build_configs(request)
+    submitted = []
+
+    class Recording:
+        def submit(self, job):
+            submitted.append(job)
+            raise RuntimeError("recorded")
+
+    monkeypatch.setattr(operations, "available_devices", lambda: ["cuda:0", "cuda:1", "cuda:2"])
+    monkeypatch.setattr(operations, "LocalExecutor", Recording)
+    with Registry(str(tmp_path / "experiments.db")) as registry:
+        [row] = control.register(registry, [config], runs_root=tmp_path / "runs")
+        with pytest.raises(RuntimeError, match="recorded"):
+            control.start_background(registry, row.id)
+    assert submitted[0].slot.env["CUDA_VISIBLE_DEVICES"] == "0,1"
+
+
 def test_a_grid_request_is_the_abdn_grid_and_names_are_checked(tmp_path: Path) -> None:
     configs = control.build_configs(control.LaunchRequest(tmp_path, grid=True, weights="none"))
     assert len(configs) == 15
