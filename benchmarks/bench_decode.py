@@ -11,7 +11,8 @@ its own):
 
 * the fair baseline: PyAV decodes every frame up to the last sampled one and converts only the
   sampled frames to RGB (what any sequential decoder must do);
-* ``sample_frames`` at 1 fps with backend ``auto``, ``decord``, ``pyav`` (keyframe seeks and
+* ``sample_frames`` at 1 fps with backend ``auto``, ``decord``, ``torchcodec`` where it can be
+  loaded (the files it decodes exactly; PyAV the others), ``pyav`` (keyframe seeks and
   skipped non-reference frames where timestamps are trusted), and ``pyav`` forced sequential.
 
 Then the frames decoded: sequentially (every frame up to the last sampled one), the seeking
@@ -44,7 +45,7 @@ except ImportError:  # running from a checkout that is not pip-installed
 
 from core import video  # noqa: E402
 from core.sampling import Sampling, sampled_indices  # noqa: E402
-from core.video import available_backends, sample_frames  # noqa: E402
+from core.video import available_backends, sample_frames, torchcodec_problem  # noqa: E402
 
 ONE_FPS = Sampling(mode="fps", fps=1.0)
 SKIPPED = {"corrupted.mp4"}
@@ -173,7 +174,8 @@ def report(title: str, clips: list[Path], repeat: int) -> None:
         ("fair baseline (PyAV, sequential)", fair_baseline),
         ("sample_frames, auto", lambda p: sample_frames(p, ONE_FPS).frames),
     ]
-    for backend in available_backends():
+    usable = [*available_backends(), *([] if torchcodec_problem() else ["torchcodec"])]
+    for backend in usable:  # torchcodec: where exact (PyAV reads the other files)
         run = lambda p, b=backend: sample_frames(p, ONE_FPS, backend=b).frames  # noqa: E731
         methods.append((f"sample_frames, {backend}", run))
     methods.append(("sample_frames, pyav sequential", pyav_sequential))

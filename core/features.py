@@ -55,7 +55,7 @@ from core.lifeline import exit_with
 from core.memory import keep_freed_memory
 from core.precision import check_precision, resolve_precision
 from core.sampling import Sampling
-from core.video import check_opens, sample_frames
+from core.video import check_decoder, check_opens, sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,15 @@ class ExtractionSpec:
     resize: str = "area"
     precision: str = "fp32"  # resolved: fp32, bf16 or fp16 (see core.precision)
     compile: bool = False
+    # Which decoder reads the videos (core.video.BACKENDS, or auto): not in the cache key,
+    # every decoder gives the same frames (one resize path; torchcodec only where exact).
+    decoder: str = "auto"
 
     @classmethod
     def create(cls, backbone: str, *, weights: str = "imagenet", input_size: int | None = None,
                sampling: Sampling | None = None, init_seed: int = 0, resize: str = "area",
                precision: str = "fp32", compile: bool = False,
-               device: str = "auto") -> ExtractionSpec:
+               device: str = "auto", decoder: str = "auto") -> ExtractionSpec:
         """Resolve defaults (input size, the precision ``auto`` means on ``device``) and validate
         the names; raises ``ConfigError``. A backbone without a network (pixels, precomputed
         features) has no precision or compilation to choose."""
@@ -94,8 +97,9 @@ class ExtractionSpec:
                                           fp16_safe=weights != "none")
         else:
             precision, compile = "fp32", False
+        check_decoder(decoder)
         return cls(spec.name, weights, resolve_input_size(spec, input_size),
-                   sampling or Sampling(), init_seed, resize, precision, compile)
+                   sampling or Sampling(), init_seed, resize, precision, compile, decoder)
 
     @cached_property
     def weights_identity(self) -> str:
@@ -287,11 +291,13 @@ class ExtractionReport:
 class _DecodedVideos(Dataset):
     """Decodes one video per item in a worker process; a failure comes back as data, not a crash."""
 
-    def __init__(self, paths: Sequence[Path], sampling: Sampling, size: int, resize: str) -> None:
+    def __init__(self, paths: Sequence[Path], sampling: Sampling, size: int, resize: str,
+                 decoder: str = "auto") -> None:
         self.paths = list(paths)
         self.sampling = sampling
         self.size = size
         self.resize = resize
+        self.decoder = decoder
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -299,7 +305,8 @@ class _DecodedVideos(Dataset):
     def __getitem__(self, index: int):
         path = self.paths[index]
         try:
-            clip = sample_frames(path, self.sampling, size=self.size, resize=self.resize)
+            clip = sample_frames(path, self.sampling, size=self.size, resize=self.resize,
+                                 backend=self.decoder)
         except VideoDecodeError as exc:
             return index, None, None, None, str(exc)
         return (index, torch.from_numpy(np.ascontiguousarray(clip.frames)),
@@ -433,7 +440,8 @@ def extract_features(videos: Sequence[Path], spec: ExtractionSpec, cache: Featur
                 backbone = compile_backbone(backbone, dev)
             workers = default_workers(dev) if num_workers is None else num_workers
             loader = DataLoader(
-                _DecodedVideos(todo, spec.sampling, spec.input_size, spec.resize), batch_size=None,
+                _DecodedVideos(todo, spec.sampling, spec.input_size, spec.resize, spec.decoder),
+                batch_size=None,
                 shuffle=False, num_workers=min(workers, len(todo)),
                 prefetch_factor=4 if workers > 0 else None,
                 multiprocessing_context=_worker_context() if workers > 0 else None,

@@ -57,9 +57,20 @@ from core.errors import ConfigError, VideoDecodeError
 from core.numeric import is_int
 from core.sampling import Sampling, sampled_indices
 
-BACKENDS: tuple[str, ...] = ("pyav", "decord")
-"""Every backend this module knows, in preference order: PyAV's exact seeking decodes with about
-two thirds of decord's CPU time on the shared clips (``benchmarks/bench_decode.py``)."""
+BACKENDS: tuple[str, ...] = ("pyav", "decord", "torchcodec")
+"""Every backend this module knows. ``auto`` tries :data:`AUTO_BACKENDS`; torchcodec (an extra:
+it loads the system's FFmpeg libraries) is exact but costs about twice PyAV's CPU, so it is used
+only when asked for, and then only on files whose timestamps PyAV trusts (:func:`_seekable`),
+PyAV reading the others."""
+
+AUTO_BACKENDS: tuple[str, ...] = ("pyav", "decord")
+"""What ``auto`` tries, in order: PyAV's exact seeking decodes with about two thirds of decord's
+CPU time on the shared clips (``benchmarks/bench_decode.py``); decord, last, also reads files
+without usable timestamps (sequentially)."""
+
+TORCHCODEC_HINT = ("pip install -e '.[torchcodec]'; torchcodec loads the system's FFmpeg "
+                   "libraries (FFmpeg 4 to 7: e.g. apt-get install ffmpeg, or conda install "
+                   "ffmpeg)")
 
 END_OF_STREAM_SLACK = 2
 """How many frames before a requested index a clean end of stream may come and still be clamped."""
@@ -146,10 +157,36 @@ def _import_av() -> ModuleType | None:
     return av
 
 
+def _import_torchcodec() -> ModuleType | None:
+    """Return torchcodec's decoders module, or None when it cannot be imported (not installed,
+    or the system's FFmpeg libraries are missing: see :func:`torchcodec_problem`)."""
+    return None if torchcodec_problem() else __import__("torchcodec.decoders").decoders
+
+
+@functools.cache
+def torchcodec_problem() -> str:
+    """Why torchcodec cannot be used here ("" when it can)."""
+    try:
+        import torchcodec.decoders  # noqa: F401
+    except ImportError as exc:
+        if getattr(exc, "name", None) == "torchcodec":
+            return "torchcodec is not installed"
+        return f"torchcodec cannot load FFmpeg's libraries ({_first_line(exc)})"
+    except Exception as exc:  # a missing libavutil surfaces as RuntimeError or OSError
+        return f"torchcodec cannot load FFmpeg's libraries ({_first_line(exc)})"
+    return ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0][:120] if text else type(exc).__name__)
+
+
 def available_backends() -> list[str]:
-    """Return the backends that can be imported here, a subset of ``["pyav", "decord"]`` in that order."""
+    """Return the backends ``auto`` tries that can be imported here, a subset of
+    :data:`AUTO_BACKENDS` in that order (torchcodec: :func:`torchcodec_problem`)."""
     importers = {"decord": _import_decord, "pyav": _import_av}
-    return [name for name in BACKENDS if importers[name]() is not None]
+    return [name for name in AUTO_BACKENDS if importers[name]() is not None]
 
 
 def _short_reason(exc: BaseException, path: Path) -> str:
@@ -366,6 +403,59 @@ def _pyav_read(path: Path, plan: _Plan, *, last_resort: bool) -> _Decoded:
     return _Decoded(frames, indices, info)
 
 
+def _torchcodec_read(path: Path, plan: _Plan, *, last_resort: bool) -> _Decoded:
+    """Return the frames ``plan`` asks for, read with torchcodec (exact seek mode); raises
+    _BackendFailure. Used only where it is exact: files whose timestamps PyAV trusts (frame
+    ``i`` is the ``i``-th timestamp, see :func:`_seekable`); every frame it returns is checked to
+    be the one asked for, at PyAV's size; rotated videos are left to PyAV."""
+    decoders, av = _import_torchcodec(), _import_av()
+    if decoders is None:
+        raise _BackendFailure(torchcodec_problem())
+    if av is None:
+        raise _BackendFailure("torchcodec reads only files PyAV vouches for, and PyAV is missing")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise _BackendFailure("no video stream", summary="it has no video stream")
+            stream = container.streams.video[0]
+            fps = _pyav_fps(stream)
+            packets = _pyav_packets(av, path)
+            seekable = _seekable(container, stream, packets, fps)
+            time_base = float(stream.time_base) if stream.time_base else 0.0
+            first = next(container.decode(stream), None)
+    except _BackendFailure:
+        raise
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path), summary="it cannot be opened as a video") from exc
+    num_frames = len(packets)
+    _check_stream(num_frames, fps)
+    if not seekable:
+        raise _BackendFailure("its timestamps do not name its frames, so torchcodec would not be "
+                              "exact")
+    if first is None or int(round(getattr(first, "rotation", 0) or 0)) % 360:
+        raise _BackendFailure("it is rotated (or its first frame does not decode): PyAV reads it")
+    display = (int(first.height), int(first.width))
+    indices = plan(num_frames, fps)
+    wanted, where = np.unique(indices, return_inverse=True)
+    try:
+        decoder = decoders.VideoDecoder(str(path), seek_mode="exact", dimension_order="NHWC",
+                                        num_ffmpeg_threads=_DECODER_THREADS)
+        batch = decoder.get_frames_at(indices=wanted.tolist())
+    except Exception as exc:
+        raise _BackendFailure(_short_reason(exc, path)) from exc
+    expected = np.sort(np.asarray(packets.pts, dtype=np.float64))[wanted] * time_base
+    frames = batch.data.numpy()
+    if (not np.allclose(batch.pts_seconds.numpy(), expected, atol=0.5 * time_base + 1e-9)
+            or frames.shape[1:3] != display):
+        raise _BackendFailure("its frames are not the ones PyAV indexes")
+    if len(wanted) != len(indices):
+        frames = frames[where]
+    height, width = display
+    info = VideoInfo(path, num_frames, fps, num_frames / fps, int(width), int(height),
+                     "torchcodec")
+    return _Decoded(frames, indices, info)
+
+
 # Containers whose timestamps are presentation times by design (AVI's are often not: HMDB-51's
 # DivX clips pack two frames into one packet).
 SEEKABLE_FORMATS = ("mov", "mp4", "matroska", "webm")
@@ -499,6 +589,7 @@ def _pyav_decode(
 
 
 _READERS: dict[str, Callable[..., _Decoded]] = {
+    "torchcodec": _torchcodec_read,
     "decord": _decord_read,
     "pyav": _pyav_read,
 }
@@ -521,11 +612,28 @@ def _backend_order(backend: str) -> list[str]:
         raise ConfigError(
             f"unknown video backend {backend!r}; expected auto, {', '.join(BACKENDS)}"
         )
+    check_decoder(backend)
+    if backend == "torchcodec" and "pyav" in available_backends():
+        return ["torchcodec", "pyav"]  # torchcodec where it is exact, PyAV for the rest
+    return [backend]
+
+
+def check_decoder(backend: str) -> None:
+    """Raise ``ConfigError`` unless ``backend`` is ``auto`` or a backend that works here."""
+    if backend == "auto":
+        return
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown video decoder {backend!r}",
+                          hint=f"choose auto, {', '.join(BACKENDS)}")
+    if backend == "torchcodec":
+        if torchcodec_problem():
+            raise ConfigError(f"the torchcodec decoder cannot be used: {torchcodec_problem()}",
+                              hint=TORCHCODEC_HINT)
+        return
     if backend not in available_backends():
         raise ConfigError(
             f"video backend {backend!r} is not installed", hint="use backend='auto' to fall back"
         )
-    return [backend]
 
 
 def _decode(path: str | Path, backend: str, plan: _Plan) -> _Decoded:

@@ -145,6 +145,11 @@ def extract(
     precision: Precision = "auto",
     compile: Compile = False,
     batch_frames: Annotated[int, typer.Option(help="Frames per CNN forward batch.")] = 64,
+    decoder: Annotated[str, typer.Option(
+        help="Video decoder: auto (PyAV, else decord), pyav, decord, or torchcodec (the "
+             "torchcodec extra and the system's FFmpeg libraries; it reads the files it decodes "
+             "exactly, PyAV the rest). Every decoder gives the same frames, so the cache is "
+             "shared.")] = "auto",
     as_json: AsJson = False,
 ) -> None:
     """Run a backbone over every video of a dataset once and fill the feature cache."""
@@ -157,7 +162,7 @@ def extract(
     spec = ExtractionSpec.create(backbone or control.DEFAULT_BACKBONE, weights=weights,
                                  input_size=input_size, sampling=Sampling.parse(sampling),
                                  resize=resize, precision=precision, compile=compile,
-                                 device=device)
+                                 device=device, decoder=decoder)
     cache = FeatureCache(cache_dir or default_cache_dir())
     if not as_json:
         console.print(dataset.summary())
@@ -176,7 +181,7 @@ def extract(
         typer.echo(json.dumps({
             "backbone": spec.backbone, "input_size": spec.input_size,
             "sampling": spec.sampling.key(), "precision": spec.precision,
-            "compile": spec.compile, "videos": len(dataset.items()),
+            "compile": spec.compile, "decoder": spec.decoder, "videos": len(dataset.items()),
             "extracted": report.extracted, "cached": report.cached, "frames": report.frames,
             "seconds": round(report.seconds, 3), "cache": str(cache.spec_dir(spec)),
             "unreadable": {str(p): reason for p, reason in report.failed.items()}}, indent=2))

@@ -212,6 +212,17 @@ def yt8m_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, out
 
 
+def test_extract_with_a_decoder_that_cannot_load(small_dataset: Path, monkeypatch) -> None:
+    from core import video
+
+    monkeypatch.setattr(video, "torchcodec_problem",
+                        lambda: "torchcodec cannot load FFmpeg's libraries (libavutil.so.59)")
+    _one_line_error(avc("extract", small_dataset, "-b", "tinycnn", "--weights", "none",
+                        "--decoder", "torchcodec"), "cannot load FFmpeg", "apt-get install")
+    _one_line_error(avc("extract", small_dataset, "--decoder", "opencv"),
+                    "unknown video decoder")
+
+
 def test_data_info_counts_the_records_of_a_streamed_youtube8m_set(yt8m_run) -> None:
     root, _ = yt8m_run
     streamed = avc("data", "info", root, "--layout", "youtube8m", "--split", "1", "--loading",

@@ -16,6 +16,8 @@ from core.video import Clip, available_backends, probe, read_frames, sample_fram
 
 needs_decord = pytest.mark.skipif("decord" not in available_backends(), reason="decord not installed")
 needs_pyav = pytest.mark.skipif("pyav" not in available_backends(), reason="PyAV not installed")
+needs_torchcodec = pytest.mark.skipif(bool(video.torchcodec_problem()),
+                                      reason="torchcodec cannot be used here")
 
 # Every real clip: (frames decord indexes, average fps, 1-fps frame count), from SOURCES.md.
 # The count is the number of k with k s inside the clip (k < frames / fps).
@@ -512,3 +514,41 @@ def test_an_edit_list_cut_is_decoded_from_the_start(tmp_path: Path) -> None:
         shown = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     # Sequential: frame i is the i-th frame out of the decoder.
     np.testing.assert_array_equal(frames, np.stack([shown[1], shown[2], shown[10]]))
+
+
+# --------------------------------------------------------------------------------------------------
+# torchcodec, asked for
+
+
+@needs_torchcodec
+@needs_pyav
+def test_torchcodec_reads_pyavs_frames_and_leaves_it_the_rest(real_videos: list[Path],
+                                                               edge: Path) -> None:
+    """--decoder torchcodec: the files whose timestamps name their frames (MP4, MOV, MKV) come
+    from torchcodec, bit for bit PyAV's; AVIs with untrusted timestamps and rotated clips go to
+    PyAV."""
+    read_by = {}
+    for path in [*real_videos, edge / "video_0.mov", edge / "video_90.mov"]:
+        ours = sample_frames(path, ONE_FPS, backend="torchcodec", size=64)
+        pyavs = sample_frames(path, ONE_FPS, backend="pyav", size=64)
+        np.testing.assert_array_equal(ours.frames, pyavs.frames, err_msg=path.name)
+        assert ours.indices.tolist() == pyavs.indices.tolist(), path.name
+        read_by[path.name] = ours.info.backend
+    assert read_by["SOX5yA1l24A.mp4"] == read_by["flipping_a_pancake.mkv"] == "torchcodec"
+    assert read_by["video_0.mov"] == "torchcodec"
+    assert read_by["example.avi"] == read_by["video_90.mov"] == "pyav"
+    assert "torchcodec" not in {c.info.backend for c in [sample_frames(real_videos[0], ONE_FPS)]}
+
+
+def test_a_torchcodec_that_cannot_be_used_is_one_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr(video, "torchcodec_problem", lambda: (
+        "torchcodec cannot load FFmpeg's libraries (libavutil.so.59: cannot open shared object "
+        "file)"))
+    with pytest.raises(ConfigError, match="cannot load FFmpeg's libraries") as caught:
+        video.check_decoder("torchcodec")
+    assert "apt-get install ffmpeg" in caught.value.hint
+    with pytest.raises(ConfigError, match="cannot load"):
+        sample_frames("any.mp4", ONE_FPS, backend="torchcodec")
+    with pytest.raises(ConfigError, match="unknown video decoder"):
+        video.check_decoder("opencv")
+    video.check_decoder("auto")
