@@ -153,7 +153,9 @@ class Yt8mStream(IterableDataset):
         return self.seed * 1_000_003 + (0 if self.shuffle == "once" else self.epoch)
 
     def _videos(self, files: list[Path], stride: int, offset: int, damaged: list[str]
-                ) -> Iterator[np.ndarray | tuple[np.ndarray, tuple[int, ...]]]:
+                ) -> Iterator[tuple[np.ndarray, tuple[int, ...]]]:
+        """Each kept video's float16 (frames, 1152) features and labels; damaged records are
+        appended to ``damaged``."""
         running = 0
         parse = choose_parser()  # protobuf's C parser where installed (core.data.yt8m_proto)
         for path in files:
