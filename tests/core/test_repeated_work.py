@@ -127,7 +127,7 @@ def test_the_key_is_computed_once_per_spec(weights_file: Path, monkeypatch) -> N
     assert spec == fresh and hash(spec) == hash(fresh)
     assert [f.name for f in dataclasses.fields(spec)] == [
         "backbone", "weights", "input_size", "sampling", "init_seed", "resize", "precision",
-        "compile"]
+        "compile", "decoder"]
     assert "key" not in repr(spec)
 
 

@@ -90,12 +90,15 @@ def test_message_classes_read_and_write_tensorflows_wire_format() -> None:
     )
     assert list(example.features.feature["x"].int64_list.value) == [7]
     assert classes["FloatList"].DESCRIPTOR.fields[0].is_packed
-    # A private pool: TensorFlow's own copy in the default pool is never touched.
+    # A private pool: a copy of TensorFlow's messages in the default pool (TensorFlow's,
+    # TensorBoard's, the tfrecord package's) is neither touched nor needed.
     from google.protobuf import descriptor_pool
 
-    with pytest.raises(KeyError):
-        descriptor_pool.Default().FindMessageTypeByName("tensorflow.SequenceExample")
     assert classes["SequenceExample"].DESCRIPTOR.file.pool is not descriptor_pool.Default()
+    import tfrecord  # noqa: F401 - registers its own tensorflow.SequenceExample in the default pool
+
+    again = yt8m_proto.message_classes()["SequenceExample"].FromString(data)
+    assert list(again.context.feature["labels"].int64_list.value) == [3, 1, 4]
 
 
 # --- the same videos ---
