@@ -19,7 +19,7 @@ YouTube-8M names its files by partition, ``train0000.tfrecord``, ``validate0000.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,24 +179,48 @@ def read_frame_level(
         problems.append(error.message)
 
     for path in files:
-        with contextlib.closing(scan_records(path)) as records:
-            while True:
-                try:
-                    item = next(records, None)
-                except TFRecordError as error:  # the rest of this file cannot be read
-                    report(error)
-                    break
-                if item is None:
-                    break
-                index, offset, data = item
-                if isinstance(data, TFRecordError):
-                    report(data)
-                    continue
-                try:
-                    videos.append(parse(data, max_frames=max_frames, num_classes=num_classes))
-                except TFRecordError as error:
-                    report(TFRecordError(f"{path}: record {index} at byte {offset}: {error.message}"))
+        videos.extend(read_videos(path, report=report, parse=parse, max_frames=max_frames,
+                                  num_classes=num_classes))
     return videos, problems
+
+
+def read_videos(
+    path: Path,
+    *,
+    report: Callable[[TFRecordError], None],
+    parse: Callable[..., Yt8mVideo] = parse_video,
+    max_frames: int = MAX_FRAMES,
+    num_classes: int = NUM_CLASSES,
+    keep: Callable[[], bool] | None = None,
+) -> Iterator[Yt8mVideo]:
+    """Yield the videos of the frame-level file ``path`` in order, handing each problem to
+    ``report`` instead: a record with a bad data CRC or a malformed message (named by its file,
+    index and byte offset), and the file cut short (the rest of it is not read).
+
+    ``keep``, when given, is asked once per record found, in order; a record it declines is
+    neither parsed nor reported (how a stream's readers share records).
+    """
+    with contextlib.closing(scan_records(path)) as records:
+        while True:
+            try:
+                item = next(records, None)
+            except TFRecordError as error:  # the rest of this file cannot be read
+                report(error)
+                return
+            if item is None:
+                return
+            index, offset, data = item
+            if keep is not None and not keep():
+                continue
+            if isinstance(data, TFRecordError):
+                report(data)
+                continue
+            try:
+                video = parse(data, max_frames=max_frames, num_classes=num_classes)
+            except TFRecordError as error:
+                report(TFRecordError(f"{path}: record {index} at byte {offset}: {error.message}"))
+                continue
+            yield video
 
 
 def pad_frames(

@@ -127,22 +127,8 @@ def _file_descriptors() -> tuple[Any, Any]:
         name=_FEATURE_PROTO, package="tensorflow", syntax="proto3"
     )
     add_field(feature.message_type.add(name="BytesList"), "value", 1, fdp.TYPE_BYTES, repeated)
-    add_field(
-        feature.message_type.add(name="FloatList"),
-        "value",
-        1,
-        fdp.TYPE_FLOAT,
-        repeated,
-        packed=True,
-    )
-    add_field(
-        feature.message_type.add(name="Int64List"),
-        "value",
-        1,
-        fdp.TYPE_INT64,
-        repeated,
-        packed=True,
-    )
+    for name, kind in (("FloatList", fdp.TYPE_FLOAT), ("Int64List", fdp.TYPE_INT64)):
+        add_field(feature.message_type.add(name=name), "value", 1, kind, repeated, packed=True)
     message = feature.message_type.add(name="Feature")
     message.oneof_decl.add(name="kind")
     for number, kind in enumerate(("bytes_list", "float_list", "int64_list"), start=1):

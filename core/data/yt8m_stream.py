@@ -32,7 +32,7 @@ joins the one before it (batch norm cannot train on one example), as in the in-m
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import math
 import struct
 import zlib
@@ -44,8 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from core.data.tfrecord import TFRecordError, scan_records
-from core.data.youtube8m import AUDIO_DIM, MAX_FRAMES, RGB_DIM
+from core.data.youtube8m import AUDIO_DIM, MAX_FRAMES, RGB_DIM, read_videos
 from core.data.yt8m_proto import choose_parser
 
 SHUFFLE_BUFFER = 512  # videos per reader: about 350 MB at the 300-frame cap, in float16
@@ -156,34 +155,14 @@ class Yt8mStream(IterableDataset):
                 ) -> Iterator[tuple[np.ndarray, tuple[int, ...]]]:
         """Each kept video's float16 (frames, 1152) features and labels; damaged records are
         appended to ``damaged``."""
-        running = 0
+        counter = itertools.count()
         parse = choose_parser()  # protobuf's C parser where installed (core.data.yt8m_proto)
         for path in files:
-            with contextlib.closing(scan_records(path)) as records:
-                while True:
-                    try:
-                        item = next(records, None)
-                    except TFRecordError as error:  # the rest of this shard cannot be read
-                        damaged.append(error.message)
-                        break
-                    if item is None:
-                        break
-                    index, where, data = item
-                    keep = running % stride == offset
-                    running += 1
-                    if not keep:
-                        continue
-                    if isinstance(data, TFRecordError):
-                        damaged.append(data.message)
-                        continue
-                    try:
-                        video = parse(data, max_frames=self.max_frames,
-                                      num_classes=self.num_classes)
-                    except TFRecordError as error:
-                        damaged.append(f"{path}: record {index} at byte {where}: {error.message}")
-                        continue
-                    if self.select is not None and not self.select(video.id):
-                        continue
+            for video in read_videos(path, report=lambda error: damaged.append(error.message),
+                                     parse=parse, max_frames=self.max_frames,
+                                     num_classes=self.num_classes,
+                                     keep=lambda: next(counter) % stride == offset):
+                if self.select is None or self.select(video.id):
                     yield video.features(), video.labels
 
     def _shuffled(self, videos: Iterator, reader: int) -> Iterator:
