@@ -38,6 +38,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -189,6 +190,12 @@ def _rank_main(rank: int, world_size: int, rendezvous: str, device: torch.device
         work(context, device)
     finally:
         dist.destroy_process_group()
+    # Done: leave without the interpreter's teardown, during which a process-group thread still
+    # winding down can abort the process ("terminate called without an active exception", -6)
+    # and turn a finished run into a failed one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 class _Supervisor:
