@@ -191,11 +191,14 @@ class ExperimentConfig:
             object.__setattr__(self, "head", replace(self.head, mask=provided is not None))
         check_compatible(self.data.layout, self.features.backbone, self.head.name,
                          self.head.options)
-        processes, batch = self.train.processes, self.train.batch_size
-        if processes > 1 and batch is not None and batch < 2 * processes:
+        processes = self.train.processes
+        batch = (self.train.batch_size
+                 or PRESETS[self.train.preset].batch_size_for(self.features.backbone))
+        if processes > 1 and batch < 2 * processes:
             raise ConfigError(f"a batch of {batch} split over {processes} processes leaves a "
                               "process fewer than 2 videos a step (batch norm needs 2)",
-                              hint=f"pass --batch-size {2 * processes} or more")
+                              hint=f"pass --batch-size {2 * processes} or more, or fewer "
+                                   "--processes")
         if self.train.processes > 1 and (self.data.layout != "youtube8m"
                                          or self.data.loading == "memory"):
             raise ConfigError("data-parallel training (--processes) reads a streamed "

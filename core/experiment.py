@@ -306,12 +306,7 @@ def _train_data_parallel(config: ExperimentConfig, dataset: Dataset, model: torc
     """Train ``model`` in ``config.train.processes`` processes (:mod:`core.distributed`); this
     process is rank 0 and keeps the callbacks. Returns the outcome and rank 0's train and
     validation sets (the train set holds what every rank's share met)."""
-    processes = config.train.processes
-    if settings.batch_size < 2 * processes:
-        raise ConfigError(f"a batch of {settings.batch_size} split over {processes} processes "
-                          "leaves a process fewer than 2 videos a step (batch norm needs 2)",
-                          hint=f"pass --batch-size {2 * processes} or more, or fewer "
-                               "--processes")
+    processes = config.train.processes  # each with 2 videos a step or more: see the config
     if workers is None:  # the job's CPUs shared between the ranks
         share = available_cpus() // processes
         workers = 0 if share < 3 else min(4, share - 1)
